@@ -1,0 +1,182 @@
+"""``create_app(config)``: the Starlette app and the request pipeline every call goes through.
+
+route -> rate limit -> security -> parameters + body (all violations at once) -> behaviour
+(by operationId) -> response contract check -> JSON out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import auth, control, credits
+from .config import Config
+from .dispatch import Behaviour, Call, Reply
+from .errors import (
+    ContractViolation,
+    PayloadTooLarge,
+    Problem,
+    RateLimited,
+    SandboxError,
+    SpecError,
+    error_body,
+)
+from .fixtures import load_fixtures
+from .ratelimit import RateLimiter
+from .routing import Router
+from .spec import Operation, Spec, load_spec
+from .store import IdFactory, Store
+from .validation import check_response, parse_body, parse_parameters, raise_if
+
+log = logging.getLogger("mockserver")
+JSON_TYPE = "application/json"
+
+
+class Sandbox:
+    """One running sandbox: compiled contract, store, behaviours; no I/O beyond start-up."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.spec: Spec = load_spec(config.spec)
+        self.control_spec: Spec = load_spec(config.control_spec)
+        self.store = Store(ids=IdFactory(config.seed))
+        load_fixtures(self.store, config.fixtures, self.control_spec.document)
+        self.auth = auth.Authenticator(config.tokens, self.store.ids)
+        self.limiter = RateLimiter(config.rate_limit)
+        operations = (*self.spec.operations, *self.control_spec.operations)
+        self.router = Router(operations)
+        self.behaviours: dict[str, Behaviour] = {
+            **credits.behaviours(self.store),
+            **auth.behaviours(self.auth),
+            **control.behaviours(self.store),
+        }
+        missing = [op.operation_id for op in operations if op.operation_id not in self.behaviours]
+        if missing:
+            raise SpecError(
+                f"{config.spec}: the sandbox has no behaviour for operation(s) {', '.join(missing)}"
+            )
+        self.spec_json = orjson.dumps(self.spec.document)
+        self.control_spec_json = orjson.dumps(self.control_spec.document)
+
+    def describe(self) -> str:
+        businesses = len(self.store.businesses)
+        validators = self.spec.validator_count + self.control_spec.validator_count
+        operations = len(self.spec.operations) + len(self.control_spec.operations)
+        return (
+            f"{operations} operations, {validators} validators from {self.spec.source}; "
+            f"{businesses} businesses from {self.config.fixtures}"
+        )
+
+    async def endpoint(self, request: Request) -> Response:
+        op: Operation | None = None
+        allowed, headers = self.limiter.take()
+        try:
+            op, path_params = self.router.match(request.method, request.scope["raw_path"].decode("latin-1").split("?", 1)[0])
+            if not allowed and self.config.enforce_rate_limit:
+                raise RateLimited(
+                    "Rate limit exceeded: slow down and retry after the Retry-After seconds."
+                )
+            reply = self.dispatch(op, path_params, request, await self._read_body(request))
+        except SandboxError as exc:
+            reply = Reply(exc.status, error_body(exc), exc.headers)
+        except Exception:  # a sandbox bug must still answer in Layer's envelope, not a trace
+            log.exception("unexpected error handling %s %s", request.method, request.url.path)
+            reply = Reply(
+                500,
+                {"errors": [{"type": "SandboxError", "description": "The sandbox failed "
+                             "unexpectedly; this is a bug in the sandbox, not in the request."}]},
+            )
+        if op is not None and reply.status != 500:
+            reply = self._checked(op, reply)
+        return _json_response(reply, headers)
+
+    def dispatch(
+        self, op: Operation, path_params: Mapping[str, str], request: Request, raw_body: bytes
+    ) -> Reply:
+        token, businesses = self.auth.authenticate(op, request.headers.get("authorization"))
+        problems: list[Problem] = []
+        params = parse_parameters(
+            op, path_params, request.query_params.multi_items(), request.headers, problems
+        )
+        body = parse_body(op, request.headers.get("content-type"), raw_body, problems)
+        raise_if(problems)
+        call = Call(
+            operation_id=op.operation_id,
+            path={p.name: params[p.name] for p in op.parameters if p.location == "path"},
+            query={
+                p.name: params[p.name]
+                for p in op.parameters
+                if p.location == "query" and p.name in params
+            },
+            body=body,
+            token=token,
+            token_businesses=businesses,
+        )
+        return self.behaviours[op.operation_id](call)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _checked(self, op: Operation, reply: Reply) -> Reply:
+        try:
+            check_response(op, reply.status, reply.body)
+        except ContractViolation as exc:
+            log.error("contract violation: %s", exc)
+            if self.config.strict:
+                return Reply(exc.status, error_body(exc))
+        return reply
+
+    async def serve_spec(self, request: Request) -> Response:
+        return Response(self.spec_json, media_type=JSON_TYPE)
+
+    async def serve_control_spec(self, request: Request) -> Response:
+        return Response(self.control_spec_json, media_type=JSON_TYPE)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        Problem(
+            f"The request body is larger than {limit} bytes; send a smaller body.",
+            {"location": "body", "pointer": "", "keyword": "maxBytes", "limit": limit},
+        )
+    )
+
+
+def _json_response(reply: Reply, rate_headers: Mapping[str, str]) -> Response:
+    headers: dict[str, str] = {**rate_headers, **reply.headers}
+    content: Any = b"" if reply.body is None else orjson.dumps(reply.body)
+    return Response(content, status_code=reply.status, headers=headers, media_type=JSON_TYPE)
+
+
+def create_app(config: Config | None = None) -> Starlette:
+    """A Starlette app serving the sandbox described by ``config`` (defaults: built-in data)."""
+    sandbox = Sandbox(config or Config())
+    log.info("loaded %s", sandbox.describe())
+    all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"]
+    app = Starlette(
+        routes=[
+            Route("/openapi.json", sandbox.serve_spec, methods=["GET"]),
+            Route("/_sandbox/openapi.json", sandbox.serve_control_spec, methods=["GET"]),
+            Route("/{path:path}", sandbox.endpoint, methods=all_methods),
+        ]
+    )
+    app.state.sandbox = sandbox
+    return app

@@ -1,0 +1,99 @@
+"""The ``mockserver`` command line: ``serve`` (and the commands later issues add)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import Config, from_environment, parse_tokens
+from .errors import FixtureError, SpecError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mockserver",
+        description="A local, stateful, contract-validating sandbox of Layer's credits API.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the sandbox over HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--spec", type=Path, help="OpenAPI document (default: the built-in one)")
+    serve.add_argument("--fixtures", type=Path, help="fixtures directory (default: built-in)")
+    serve.add_argument(
+        "--lenient",
+        action="store_true",
+        help="send responses that break the contract instead of a 500 (default: strict)",
+    )
+    serve.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        metavar="TOKEN=BUSINESS_ID[,...]",
+        help="bind a bearer token to businesses; once any is given, unknown tokens get 401",
+    )
+    serve.add_argument("--max-body-bytes", type=int, help="request body limit (default 1 MiB)")
+    serve.add_argument("--rate-limit", type=int, help="requests per second (default 100)")
+    serve.add_argument(
+        "--enforce-rate-limit", action="store_true", help="answer 429 when the bucket is empty"
+    )
+    serve.add_argument("--seed", type=int, help="seed for generated ids (reproducible runs)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    config = from_environment()
+    changes: dict[str, object] = {}
+    if args.spec is not None:
+        changes["spec"] = args.spec
+    if args.fixtures is not None:
+        changes["fixtures"] = args.fixtures
+    if args.lenient:
+        changes["strict"] = False
+    if args.token:
+        changes["tokens"] = parse_tokens(args.token)
+    if args.max_body_bytes is not None:
+        changes["max_body_bytes"] = args.max_body_bytes
+    if args.rate_limit is not None:
+        changes["rate_limit"] = args.rate_limit
+    if args.enforce_rate_limit:
+        changes["enforce_rate_limit"] = True
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    return config.with_changes(**changes)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    try:
+        config = config_from_args(args)
+        app = create_app(config)
+    except (SpecError, FixtureError, ValueError) as exc:
+        print(f"mockserver: cannot start: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"mockserver: serving Layer credits sandbox on http://{args.host}:{args.port} "
+        f"(strict={config.strict}); spec at /openapi.json",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The one frozen ``Config`` of a sandbox, the built-in data paths, and environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    # Installed wheels carry the data inside the package; a checkout keeps it at the top.
+    packaged = _PACKAGE / "_data" / name
+    return packaged if packaged.is_dir() else _PACKAGE.parent / name
+
+
+BUILTIN_SPEC = _data_dir("openapi") / "layer-credits.yaml"
+BUILTIN_CONTROL_SPEC = _data_dir("openapi") / "sandbox.yaml"
+BUILTIN_FIXTURES = _data_dir("fixtures")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that shapes a sandbox; the CLI and the pytest plugin only build one of these."""
+
+    spec: Path = BUILTIN_SPEC
+    control_spec: Path = BUILTIN_CONTROL_SPEC
+    fixtures: Path = BUILTIN_FIXTURES
+    #: A response that breaks the OpenAPI document becomes a 500 contract violation.
+    strict: bool = True
+    #: Largest request body read, in bytes (CONTRACT.md section 3: 1 MiB).
+    max_body_bytes: int = 1024 * 1024
+    #: Token -> business ids it may use. Empty: any non-empty bearer token may use any business.
+    tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: X-RateLimit-* bucket: size and refill per second (CONTRACT.md section 6).
+    rate_limit: int = 100
+    #: Answer 429 once the bucket is empty (otherwise the headers are informative only).
+    enforce_rate_limit: bool = False
+    #: Seed for generated ids; None gives random UUIDs.
+    seed: int | None = None
+
+    def with_changes(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+
+_ENV_PREFIX = "MOCKSERVER_"
+
+
+def parse_tokens(entries: list[str] | tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """``TOKEN=BUSINESS_ID[,BUSINESS_ID...]`` entries as a token map."""
+    tokens: dict[str, frozenset[str]] = {}
+    for entry in entries:
+        token, sep, businesses = entry.partition("=")
+        if not sep or not token or not businesses:
+            raise ValueError(f"token entry {entry!r} must look like TOKEN=BUSINESS_ID[,...]")
+        tokens[token] = tokens.get(token, frozenset()) | frozenset(
+            b.strip() for b in businesses.split(",") if b.strip()
+        )
+    return tokens
+
+
+def from_environment(base: Config | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Apply ``MOCKSERVER_<FIELD>`` variables (e.g. ``MOCKSERVER_STRICT=0``) onto ``base``."""
+    base = base or Config()
+    env = os.environ if env is None else env
+    changes: dict[str, Any] = {}
+    for f in fields(Config):
+        raw = env.get(_ENV_PREFIX + f.name.upper())
+        if raw is None:
+            continue
+        current = getattr(base, f.name)
+        if isinstance(current, bool):
+            changes[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(current, Path):
+            changes[f.name] = Path(raw)
+        elif f.name == "tokens":
+            changes[f.name] = parse_tokens(raw.split())
+        elif f.name == "seed":
+            changes[f.name] = int(raw) if raw.strip() else None
+        else:
+            changes[f.name] = int(raw)
+    return replace(base, **changes)

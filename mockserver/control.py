@@ -1,0 +1,35 @@
+"""The control API under the reserved ``/_sandbox`` prefix (not part of Layer's contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .credits import KINDS, render_credit
+from .dispatch import Behaviour, Call, Reply
+from .store import RECORD_COLLECTIONS, Record, Store
+
+
+def state_view(store: Store) -> dict[str, Any]:
+    """Every collection as JSON: supporting records as stored (balances current), credits as sent."""
+    with store.lock:
+        businesses = list(store.businesses.values())
+        view: dict[str, Any] = {"businesses": [b["business"] for b in businesses]}
+        for name in RECORD_COLLECTIONS:
+            view[name] = [r for b in businesses for r in b[name].values()]
+        for kind in KINDS:
+            view[kind.collection] = [
+                render_credit(b, kind, c) for b in businesses for c in b[kind.collection].values()
+            ]
+        return view
+
+
+def behaviours(store: Store) -> dict[str, Behaviour]:
+    def reset(call: Call) -> Reply:
+        store.reset()
+        return Reply(200, {"data": {"reset": True}})
+
+    def state(call: Call) -> Reply:
+        view: Record = state_view(store)
+        return Reply(200, {"data": view})
+
+    return {"sandbox.reset": reset, "sandbox.state": state}

@@ -1,0 +1,52 @@
+"""What a behaviour receives (``Call``) and returns (``Reply``), and the business lookup they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import NotFound, Problem
+from .store import Record, Store
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request that passed the contract checks: coerced parameters and decoded body."""
+
+    operation_id: str
+    path: Mapping[str, Any]
+    query: Mapping[str, Any]
+    body: Any
+    token: str | None = None
+    #: Business ids the bearer token may use; None means any business.
+    token_businesses: frozenset[str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Behaviour = Callable[[Call], Reply]
+
+
+def find_business(store: Store, call: Call) -> Record:
+    """The business named in the path, or the 404 Layer gives for an unknown business.
+
+    A token bound to other businesses gets exactly the same 404, so it learns nothing.
+    """
+    business_id = call.path["businessId"]
+    business = store.business(business_id)
+    allowed = call.token_businesses
+    if business is None or (allowed is not None and business_id not in allowed):
+        raise NotFound(
+            Problem(
+                f"Business not found: no business {business_id} is visible to this token.",
+                {"location": "path", "pointer": "/businessId", "keyword": "exists"},
+            )
+        )
+    return business

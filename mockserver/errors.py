@@ -1,0 +1,136 @@
+"""The sandbox's one error hierarchy and the one writer of Layer's error envelope.
+
+Every error the sandbox answers with is raised as a subclass of ``SandboxError``; class
+attributes carry the HTTP status, Layer's ``error_enum`` and the ``type`` category. The body
+is built in exactly one place, ``error_body``.
+
+    SandboxError
+    ├── BadRequest              400 SpecifiedBadRequest   (schema violations, business rules)
+    ├── Unauthenticated         401 Unauthenticated
+    ├── NotFound                404 SpecifiedIdNotFound
+    ├── MethodNotAllowed        405 MethodNotAllowed      (+ Allow header)
+    ├── PayloadTooLarge         413 PayloadTooLarge
+    ├── UnsupportedMediaType    415 UnsupportedMediaType
+    ├── RateLimited             429 RateLimited           (+ Retry-After header)
+    └── ContractViolation       500 (no error_enum: the sandbox itself broke the contract)
+
+``SpecError`` and ``FixtureError`` are start-up failures (bad spec, bad fixture); they never
+reach a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: a sentence for a person, and machine-readable meta."""
+
+    description: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SandboxError(Exception):
+    """Base of every error answered to a client."""
+
+    status: ClassVar[int] = 500
+    error_enum: ClassVar[str | None] = None
+    type: ClassVar[str] = "Error"
+
+    def __init__(
+        self,
+        problems: str | Problem | Iterable[Problem],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__("; ".join(p.description for p in self.problems))
+
+
+class BadRequest(SandboxError):
+    status = 400
+    error_enum = "SpecifiedBadRequest"
+    type = "BadRequest"
+
+
+class Unauthenticated(SandboxError):
+    status = 401
+    error_enum = "Unauthenticated"
+    type = "Authentication"
+
+
+class NotFound(SandboxError):
+    status = 404
+    error_enum = "SpecifiedIdNotFound"
+    type = "NotFound"
+
+
+class MethodNotAllowed(SandboxError):
+    status = 405
+    error_enum = "MethodNotAllowed"
+    type = "MethodNotAllowed"
+
+    def __init__(self, method: str, path: str, allowed: Iterable[str]) -> None:
+        allow = sorted(allowed)
+        super().__init__(
+            Problem(
+                f"{method} is not allowed on {path}; use one of: {', '.join(allow)}.",
+                {"allowed_methods": allow},
+            ),
+            headers={"Allow": ", ".join(allow)},
+        )
+
+
+class PayloadTooLarge(SandboxError):
+    status = 413
+    error_enum = "PayloadTooLarge"
+    type = "PayloadTooLarge"
+
+
+class UnsupportedMediaType(SandboxError):
+    status = 415
+    error_enum = "UnsupportedMediaType"
+    type = "UnsupportedMediaType"
+
+
+class RateLimited(SandboxError):
+    status = 429
+    error_enum = "RateLimited"
+    type = "RateLimited"
+
+
+class ContractViolation(SandboxError):
+    """The sandbox's own response broke its OpenAPI document (strict mode)."""
+
+    status = 500
+    error_enum = None
+    type = "SandboxContractViolation"
+
+
+class SpecError(Exception):
+    """The OpenAPI document cannot be served as written; names the JSON Pointer."""
+
+
+class FixtureError(Exception):
+    """A fixture record is invalid; names the file, the record and the JSON Pointer."""
+
+
+def error_body(exc: SandboxError) -> dict[str, Any]:
+    """Layer's error envelope for ``exc``: one entry per problem, never a ``data`` key."""
+    entries = []
+    for problem in exc.problems:
+        entry: dict[str, Any] = {"type": exc.type, "description": problem.description}
+        if exc.error_enum is not None:
+            entry["error_enum"] = exc.error_enum
+        if problem.meta:
+            entry["meta"] = dict(problem.meta)
+        entries.append(entry)
+    return {"errors": entries}

@@ -1,0 +1,145 @@
+"""Loading fixture files into a ``Store``, validated against their schemas and cross-references.
+
+A bad fixture stops start-up with a ``FixtureError`` naming the file, the record and the JSON
+Pointer. Fixture credits go through the same rules as credits created over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .credits import CUSTOMER_CREDITS, VENDOR_CREDITS, CreditKind, compose, soft_delete, store_credit
+from .errors import FixtureError, SandboxError
+from .schemas import parse_date_time
+from .spec import component_validator
+from .store import Record, Store, format_time
+
+#: Fixture file -> (record schema in the control document, store collection), in load order.
+FIXTURE_FILES: dict[str, tuple[str, str]] = {
+    "businesses.yaml": ("Business", "businesses"),
+    "ledger_accounts.yaml": ("LedgerAccount", "ledger_accounts"),
+    "customers.yaml": ("Customer", "customers"),
+    "vendors.yaml": ("Vendor", "vendors"),
+    "invoices.yaml": ("Invoice", "invoices"),
+    "bills.yaml": ("Bill", "bills"),
+    "customer_credits.yaml": ("CustomerCreditFixture", "customer_credits"),
+    "vendor_credits.yaml": ("VendorCreditFixture", "vendor_credits"),
+}
+_REFERENCES = {  # collection -> (field, collection it names)
+    "invoices": ("customer_id", "customers"),
+    "bills": ("vendor_id", "vendors"),
+}
+_UNIQUE = {  # collection -> field unique per business
+    "customers": "external_id",
+    "vendors": "external_id",
+    "ledger_accounts": "stable_name",
+}
+_TIME_FIELDS = ("sent_at", "received_at", "due_at", "created_at", "deleted_at")
+
+
+def read_fixtures(directory: str | Path) -> dict[str, list[Record]]:
+    """Every fixture file in ``directory`` as lists of records; missing files are empty."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FixtureError(f"{directory}: the fixtures directory does not exist")
+    out: dict[str, list[Record]] = {}
+    for filename in FIXTURE_FILES:
+        path = directory / filename
+        if not path.exists():
+            out[filename] = []
+            continue
+        try:
+            records = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        except yaml.YAMLError as exc:
+            raise FixtureError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(records, list):
+            raise FixtureError(f"{path}: a fixture file must hold a list of records")
+        out[filename] = records
+    return out
+
+
+def load_fixtures(store: Store, directory: str | Path, schema_document: dict[str, Any]) -> None:
+    """Validate every fixture in ``directory`` and add it to ``store``; then mark it pristine."""
+    directory = Path(directory)
+    files = read_fixtures(directory)
+    for filename, (schema_name, collection) in FIXTURE_FILES.items():
+        validator = component_validator(schema_document, schema_name)
+        path = directory / filename
+        seen: set[str] = set()
+        for i, record in enumerate(files[filename]):
+            where = f"{path}: record {i}" + (
+                f" (id {record['id']})" if isinstance(record, dict) and "id" in record else ""
+            )
+            for violation in validator.violations(record):
+                raise FixtureError(f"{where}: {violation.pointer or '/'}: {violation.message}")
+            if record["id"] in seen:
+                raise FixtureError(f"{where}: /id: the id is used by an earlier record")
+            seen.add(record["id"])
+            record = _normalise_times(record)
+            if collection == "businesses":
+                store.add_business(record)
+            elif collection in ("customer_credits", "vendor_credits"):
+                kind = CUSTOMER_CREDITS if collection == "customer_credits" else VENDOR_CREDITS
+                _add_credit(store, kind, record, where)
+            else:
+                _check_references(store, collection, record, where)
+                store.add_record(collection, record)
+    store.mark_pristine()
+
+
+def _normalise_times(record: Record) -> Record:
+    out = dict(record)
+    for name in _TIME_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = format_time(parse_date_time(out[name]))  # type: ignore[arg-type]
+    return out
+
+
+def _business_of(store: Store, record: Mapping[str, Any], where: str) -> Record:
+    business = store.business(record["business_id"])
+    if business is None:
+        raise FixtureError(f"{where}: /business_id: no business {record['business_id']}")
+    return business
+
+
+def _check_references(store: Store, collection: str, record: Record, where: str) -> None:
+    business = _business_of(store, record, where)
+    if collection in _REFERENCES:
+        field, target = _REFERENCES[collection]
+        if record[field] not in business[target]:
+            raise FixtureError(
+                f"{where}: /{field}: no {target[:-1]} {record[field]} in business "
+                f"{record['business_id']}"
+            )
+    if collection in _UNIQUE:
+        field = _UNIQUE[collection]
+        value = record.get(field)
+        if value is not None and any(r.get(field) == value for r in business[collection].values()):
+            raise FixtureError(f"{where}: /{field}: {value!r} is already used in this business")
+
+
+def _add_credit(store: Store, kind: CreditKind, record: Record, where: str) -> None:
+    business = _business_of(store, record, where)
+    params = {
+        k: v for k, v in record.items() if k not in ("id", "business_id", "created_at", "deleted_at")
+    }
+    try:
+        if params.get("external_id") in business["index"][f"{kind.collection[:-1]}_external_ids"]:
+            raise FixtureError(
+                f"{where}: /external_id: {params['external_id']!r} is held by another live credit"
+            )
+        credit = compose(
+            store, business, kind, params, credit_id=record["id"], created_at=record["created_at"]
+        )
+    except SandboxError as exc:
+        problem = exc.problems[0]
+        raise FixtureError(
+            f"{where}: {problem.meta.get('pointer', '/')}: {problem.description}"
+        ) from exc
+    store_credit(business, kind, credit, None)
+    if record.get("deleted_at"):
+        soft_delete(business, kind, credit, record["deleted_at"])

@@ -1,0 +1,38 @@
+"""The token bucket behind the ``X-RateLimit-*`` headers and, when enforced, 429 answers."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """A bucket of ``limit`` requests refilled at ``limit`` per second (Layer's sandbox default)."""
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._tokens = float(limit)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        """Take one request from the bucket: whether it was allowed, and the headers to send."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.limit, self._tokens + (now - self._last) * self.limit)
+            self._last = now
+            allowed = self._tokens >= 1
+            if allowed:
+                self._tokens -= 1
+            seconds_to_full = (self.limit - self._tokens) / self.limit
+            headers = {
+                "X-RateLimit-Limit": str(self.limit),
+                "X-RateLimit-Remaining": str(int(self._tokens)),
+                "X-RateLimit-Reset": str(math.ceil(time.time() + seconds_to_full)),
+            }
+            if not allowed:
+                headers["Retry-After"] = str(max(1, math.ceil((1 - self._tokens) / self.limit)))
+            return allowed, headers

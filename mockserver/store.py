@@ -1,0 +1,130 @@
+"""The in-memory state of the sandbox: businesses and their records, with no HTTP in it.
+
+State is plain JSON-able data, so a reset is one decode of the pristine state built from the
+fixtures at start-up, and a snapshot is one encode.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+Record = dict[str, Any]
+
+#: Collections of supporting records every business holds, keyed by record id.
+RECORD_COLLECTIONS = ("customers", "vendors", "invoices", "bills", "ledger_accounts")
+#: Credit collections, keyed by credit id, in creation order.
+CREDIT_COLLECTIONS = ("customer_credits", "vendor_credits")
+
+
+def format_time(moment: datetime) -> str:
+    """UTC ISO 8601 with ``Z``; microseconds only when there are some."""
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sortable_time(stamp: str) -> str:
+    """A ``format_time`` string padded so that string order is time order."""
+    return stamp if len(stamp) > 20 else stamp[:19] + ".000000Z"
+
+
+class Clock:
+    """The time every timestamp the sandbox writes comes from."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class IdFactory:
+    """Random version-4 UUIDs; reproducible when given a seed."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._random = random.Random(seed) if seed is not None else None
+
+    def new(self) -> str:
+        if self._random is None:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+
+
+def new_business(record: Record) -> Record:
+    """An empty business holding ``record``'s fields and empty collections."""
+    business: Record = {"business": dict(record)}
+    for name in (*RECORD_COLLECTIONS, *CREDIT_COLLECTIONS):
+        business[name] = {}
+    # Indexes kept beside the data they index, so that they survive snapshot and reset.
+    business["index"] = {
+        "customer_external_ids": {},
+        "vendor_external_ids": {},
+        "account_stable_names": {},
+        "customer_credit_external_ids": {},
+        "vendor_credit_external_ids": {},
+    }
+    return business
+
+
+class Store:
+    """All businesses, guarded by one lock so that every change is atomic."""
+
+    def __init__(self, clock: Clock | None = None, ids: IdFactory | None = None) -> None:
+        self.clock = clock or Clock()
+        self.ids = ids or IdFactory()
+        self.lock = threading.RLock()
+        self.businesses: dict[str, Record] = {}
+        self._pristine = orjson.dumps(self.businesses)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the lock; callers check everything before changing anything."""
+        with self.lock:
+            yield
+
+    def now(self) -> str:
+        return format_time(self.clock.now())
+
+    def business(self, business_id: str) -> Record | None:
+        return self.businesses.get(business_id)
+
+    def add_business(self, record: Record) -> Record:
+        with self.lock:
+            business = new_business(record)
+            self.businesses[record["id"]] = business
+            return business
+
+    def add_record(self, collection: str, record: Record) -> None:
+        """Store a supporting record in its business and update the indexes."""
+        with self.lock:
+            business = self.businesses[record["business_id"]]
+            business[collection][record["id"]] = record
+            index = business["index"]
+            if collection in ("customers", "vendors") and record.get("external_id"):
+                index[f"{collection[:-1]}_external_ids"][record["external_id"]] = record["id"]
+            elif collection == "ledger_accounts" and record.get("stable_name"):
+                index["account_stable_names"][record["stable_name"]] = record["id"]
+
+    def mark_pristine(self) -> None:
+        """Remember the current state as the one ``reset`` returns to."""
+        with self.lock:
+            self._pristine = orjson.dumps(self.businesses)
+
+    def reset(self) -> None:
+        """Back to the pristine state, by decoding it afresh (no shared mutable data)."""
+        with self.lock:
+            self.businesses = orjson.loads(self._pristine)
+
+    def snapshot(self) -> bytes:
+        with self.lock:
+            return orjson.dumps(self.businesses)
+
+    def restore(self, snapshot: bytes) -> None:
+        with self.lock:
+            self.businesses = orjson.loads(snapshot)

@@ -1,0 +1,233 @@
+"""The request pipeline's checks (parameters, then body) and the response contract check.
+
+Each value goes parse -> coerce by its schema -> validate, and every violation is collected
+before anything is raised, so a client sees all that is wrong with its request at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from .errors import BadRequest, ContractViolation, Problem, UnsupportedMediaType
+from .schemas import Validator, Violation, _escape
+from .spec import FORM, JSON, Operation, Parameter
+
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_BOOLEANS = {"true": True, "false": False}
+
+
+def problem(location: str, violation: Violation, prefix: str = "") -> Problem:
+    """A client-facing problem for a schema violation found in ``location``."""
+    pointer = prefix + violation.pointer
+    where = pointer or "/"
+    return Problem(
+        f"{location} {where}: {violation.message}.",
+        {"location": location, "pointer": pointer, "keyword": violation.keyword},
+    )
+
+
+def parse_parameters(
+    op: Operation,
+    path_params: Mapping[str, str],
+    query: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    problems: list[Problem],
+) -> dict[str, Any]:
+    """Coerce and validate the declared parameters; unknown query parameters are rejected."""
+    values: dict[str, Any] = {}
+    seen: dict[str, list[str]] = {}
+    for name, value in query:
+        seen.setdefault(name, []).append(value)
+    declared_query = {p.name for p in op.parameters if p.location == "query"}
+    for name in seen:
+        if name not in declared_query:
+            allowed = ", ".join(sorted(declared_query)) or "none"
+            problems.append(
+                Problem(
+                    f"query parameter {name!r} is not accepted here; accepted: {allowed}.",
+                    {"location": "query", "pointer": f"/{_escape(name)}", "keyword": "unknown"},
+                )
+            )
+    for param in op.parameters:
+        pointer = f"/{_escape(param.name)}"
+        if param.location == "path":
+            raw: str | None = path_params.get(param.name)
+        elif param.location == "header":
+            raw = headers.get(param.name.lower())
+        else:
+            given = seen.get(param.name)
+            if given and len(given) > 1:
+                problems.append(
+                    Problem(
+                        f"query parameter {param.name!r} was given {len(given)} times; "
+                        "give it once (use a comma-separated value where a list is accepted).",
+                        {"location": "query", "pointer": pointer, "keyword": "type"},
+                    )
+                )
+                continue
+            raw = given[0] if given else None
+        if raw is None:
+            if param.required:
+                problems.append(
+                    Problem(
+                        f"{param.location} parameter {param.name!r} is required.",
+                        {"location": param.location, "pointer": pointer, "keyword": "required"},
+                    )
+                )
+            elif param.default is not None:
+                values[param.name] = param.default
+            continue
+        value = _coerce(param, raw)
+        for violation in param.validator.violations(value):
+            problems.append(problem(f"{param.location} parameter", violation, pointer))
+        values[param.name] = value
+    return values
+
+
+def _coerce(param: Parameter, raw: str) -> Any:
+    # A value that does not coerce stays a string, so the validator reports a `type` violation.
+    kind = param.scalar_type
+    if kind == "integer" and _INTEGER.match(raw):
+        return int(raw)
+    if kind == "number" and _NUMBER.match(raw):
+        return float(raw)
+    if kind == "boolean" and raw in _BOOLEANS:
+        return _BOOLEANS[raw]
+    return raw
+
+
+def media_type_of(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def parse_body(op: Operation, content_type: str | None, raw: bytes, problems: list[Problem]) -> Any:
+    """Decode and validate the request body; returns None when there is none."""
+    spec = op.body
+    if spec is None:
+        if raw.strip():
+            problems.append(
+                Problem(
+                    f"{op.method} {op.path} takes no request body; send none.",
+                    {"location": "body", "pointer": "", "keyword": "body"},
+                )
+            )
+        return None
+    if not raw:
+        if spec.required:
+            problems.append(
+                Problem(
+                    "a request body is required; send a JSON object.",
+                    {"location": "body", "pointer": "", "keyword": "required"},
+                )
+            )
+        return None
+    media_type = media_type_of(content_type)
+    validator = spec.media_types.get(media_type)
+    if validator is None:
+        accepted = ", ".join(spec.media_types)
+        raise UnsupportedMediaType(
+            Problem(
+                f"Content-Type {media_type or '(none)'!r} is not accepted; send {accepted}.",
+                {"location": "header", "pointer": "/content-type", "keyword": "content-type"},
+            )
+        )
+    body = _decode(media_type, raw, problems)
+    if body is _MALFORMED:
+        return None
+    for violation in validator.violations(body):
+        problems.append(problem("body", violation))
+    return body
+
+
+_MALFORMED = object()
+
+
+def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
+    if media_type == JSON:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            problems.append(
+                Problem(
+                    f"the body is not valid JSON ({exc}); send a JSON object encoded as UTF-8.",
+                    {"location": "body", "pointer": "", "keyword": "json"},
+                )
+            )
+            return _MALFORMED
+    if media_type == FORM:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        form: dict[str, str] = {}
+        if text is not None:
+            for key, value in parse_qsl(text, keep_blank_values=True):
+                if key in form:
+                    problems.append(
+                        Problem(
+                            f"form field {key!r} was given more than once; give it once.",
+                            {"location": "body", "pointer": f"/{_escape(key)}", "keyword": "form"},
+                        )
+                    )
+                form[key] = value
+            return form
+        problems.append(
+            Problem(
+                "the form body is not valid UTF-8.",
+                {"location": "body", "pointer": "", "keyword": "form"},
+            )
+        )
+        return _MALFORMED
+    raise AssertionError(media_type)  # compile_spec admits no other media type
+
+
+def raise_if(problems: list[Problem]) -> None:
+    if problems:
+        raise BadRequest(problems)
+
+
+def check_response(op: Operation, status: int, body: Any) -> None:
+    """Raise ``ContractViolation`` if ``body`` is not what ``op`` declares for ``status``."""
+    declared = op.response_for(status)
+    if declared is None:
+        raise ContractViolation(
+            Problem(
+                f"The sandbox answered {op.operation_id} with status {status}, which the "
+                f"OpenAPI document does not declare (declared: {', '.join(op.responses)}).",
+                {"operation_id": op.operation_id, "status": status},
+            )
+        )
+    validator: Validator | None = declared.media_types.get(JSON)
+    if validator is None:
+        if body is None and not declared.media_types:
+            return
+        raise ContractViolation(
+            Problem(
+                f"The sandbox answered {op.operation_id} {status} with a JSON body, which the "
+                "OpenAPI document does not declare.",
+                {"operation_id": op.operation_id, "status": status},
+            )
+        )
+    if validator.is_valid(body):
+        return
+    raise ContractViolation(
+        [
+            Problem(
+                f"The sandbox's {status} response to {op.operation_id} breaks the OpenAPI "
+                f"document at {v.pointer or '/'}: {v.message}.",
+                {
+                    "operation_id": op.operation_id,
+                    "status": status,
+                    "pointer": v.pointer,
+                    "keyword": v.keyword,
+                },
+            )
+            for v in validator.violations(body)
+        ]
+    )
