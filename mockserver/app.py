@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from . import auth, control, credits
 from .config import Config
@@ -48,7 +49,7 @@ class Sandbox:
         self.control_spec: Spec = load_spec(config.control_spec)
         self.store = Store(ids=IdFactory(config.seed))
         load_fixtures(self.store, config.fixtures, self.control_spec.document)
-        self.auth = auth.Authenticator(config.tokens, self.store.ids)
+        self.auth = auth.Authenticator(config.tokens, config.clients, self.store.ids)
         self.limiter = RateLimiter(config.rate_limit)
         operations = (*self.spec.operations, *self.control_spec.operations)
         self.router = Router(operations)
@@ -73,6 +74,12 @@ class Sandbox:
             f"{operations} operations, {validators} validators from {self.spec.source}; "
             f"{businesses} businesses from {self.config.fixtures}"
         )
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def endpoint(self, request: Request) -> Response:
         op: Operation | None = None
@@ -170,13 +177,15 @@ def create_app(config: Config | None = None) -> Starlette:
     """A Starlette app serving the sandbox described by ``config`` (defaults: built-in data)."""
     sandbox = Sandbox(config or Config())
     log.info("loaded %s", sandbox.describe())
-    all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"]
     app = Starlette(
         routes=[
             Route("/openapi.json", sandbox.serve_spec, methods=["GET"]),
             Route("/_sandbox/openapi.json", sandbox.serve_control_spec, methods=["GET"]),
-            Route("/{path:path}", sandbox.endpoint, methods=all_methods),
         ]
     )
+    # Everything else goes through the contract pipeline. It is the router's default rather
+    # than a catch-all route, because a route pattern would not match every possible path
+    # (e.g. one with an encoded newline) and Starlette would answer off-contract.
+    app.router.default = sandbox.asgi
     app.state.sandbox = sandbox
     return app

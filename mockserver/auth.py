@@ -19,8 +19,11 @@ TOKEN_LIFETIME_SECONDS = 3600
 class Authenticator:
     """Checks credentials against the operation's security schemes and the token map."""
 
-    def __init__(self, tokens: Mapping[str, frozenset[str]], ids: IdFactory) -> None:
+    def __init__(
+        self, tokens: Mapping[str, frozenset[str]], clients: Mapping[str, str], ids: IdFactory
+    ) -> None:
         self.tokens = dict(tokens)
+        self.clients = dict(clients)
         self.issued: dict[str, str] = {}  # access token -> client id that asked for it
         self._ids = ids
 
@@ -36,12 +39,15 @@ class Authenticator:
         if "bearer" in kinds and scheme.lower() == "bearer" and credentials:
             if self.tokens and credentials not in self.tokens and credentials not in self.issued:
                 raise _unauthenticated("the bearer token is not one this sandbox knows.")
-            return credentials, self.tokens.get(credentials)
+            businesses = self.tokens.get(credentials)
+            return credentials, None if businesses is None or "*" in businesses else businesses
         if "basic" in kinds and scheme.lower() == "basic" and credentials:
-            client_id = _basic_client_id(credentials)
-            if client_id:
-                return client_id, None
-            raise _unauthenticated("HTTP Basic credentials must be base64 of client_id:secret.")
+            client = _basic_credentials(credentials)
+            if client is None:
+                raise _unauthenticated("HTTP Basic credentials must be base64 of client_id:secret.")
+            if self.clients and self.clients.get(client[0]) != client[1]:
+                raise _unauthenticated("the client id and secret are not ones this sandbox knows.")
+            return client[0], None
         wanted = " or ".join(
             "Authorization: Bearer <token>" if k == "bearer" else "Authorization: Basic <base64>"
             for k in sorted(kinds)
@@ -67,13 +73,13 @@ def _unauthenticated(description: str) -> Unauthenticated:
     )
 
 
-def _basic_client_id(credentials: str) -> str | None:
+def _basic_credentials(credentials: str) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    client_id, sep, _ = decoded.partition(":")
-    return client_id if sep and client_id else None
+    client_id, sep, secret = decoded.partition(":")
+    return (client_id, secret) if sep and client_id else None
 
 
 def behaviours(auth: Authenticator) -> dict[str, Behaviour]:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Config, from_environment, parse_tokens
+from .config import Config, from_environment, parse_clients, parse_tokens
 from .errors import FixtureError, SpecError
 
 
@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TOKEN=BUSINESS_ID[,...]",
         help="bind a bearer token to businesses; once any is given, unknown tokens get 401",
     )
+    serve.add_argument(
+        "--client",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID:SECRET",
+        help="OAuth client for POST /oauth2/token; once any is given, others get 401",
+    )
     serve.add_argument("--max-body-bytes", type=int, help="request body limit (default 1 MiB)")
     serve.add_argument("--rate-limit", type=int, help="requests per second (default 100)")
     serve.add_argument(
@@ -56,6 +63,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["strict"] = False
     if args.token:
         changes["tokens"] = parse_tokens(args.token)
+    if args.client:
+        changes["clients"] = parse_clients(args.client)
     if args.max_body_bytes is not None:
         changes["max_body_bytes"] = args.max_body_bytes
     if args.rate_limit is not None:

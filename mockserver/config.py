@@ -33,8 +33,10 @@ class Config:
     strict: bool = True
     #: Largest request body read, in bytes (CONTRACT.md section 3: 1 MiB).
     max_body_bytes: int = 1024 * 1024
-    #: Token -> business ids it may use. Empty: any non-empty bearer token may use any business.
+    #: Token -> business ids it may use ("*": all). Empty: any non-empty bearer token, any business.
     tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: OAuth client id -> secret for ``POST /oauth2/token``. Empty: any Basic credentials.
+    clients: Mapping[str, str] = field(default_factory=dict)
     #: X-RateLimit-* bucket: size and refill per second (CONTRACT.md section 6).
     rate_limit: int = 100
     #: Answer 429 once the bucket is empty (otherwise the headers are informative only).
@@ -50,7 +52,7 @@ _ENV_PREFIX = "MOCKSERVER_"
 
 
 def parse_tokens(entries: list[str] | tuple[str, ...]) -> dict[str, frozenset[str]]:
-    """``TOKEN=BUSINESS_ID[,BUSINESS_ID...]`` entries as a token map."""
+    """``TOKEN=BUSINESS_ID[,BUSINESS_ID...]`` (or ``TOKEN=*``) entries as a token map."""
     tokens: dict[str, frozenset[str]] = {}
     for entry in entries:
         token, sep, businesses = entry.partition("=")
@@ -60,6 +62,17 @@ def parse_tokens(entries: list[str] | tuple[str, ...]) -> dict[str, frozenset[st
             b.strip() for b in businesses.split(",") if b.strip()
         )
     return tokens
+
+
+def parse_clients(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``CLIENT_ID:SECRET`` entries as a client map."""
+    clients = {}
+    for entry in entries:
+        client_id, sep, secret = entry.partition(":")
+        if not sep or not client_id or not secret:
+            raise ValueError(f"client entry {entry!r} must look like CLIENT_ID:SECRET")
+        clients[client_id] = secret
+    return clients
 
 
 def from_environment(base: Config | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -78,6 +91,8 @@ def from_environment(base: Config | None = None, env: Mapping[str, str] | None =
             changes[f.name] = Path(raw)
         elif f.name == "tokens":
             changes[f.name] = parse_tokens(raw.split())
+        elif f.name == "clients":
+            changes[f.name] = parse_clients(raw.split())
         elif f.name == "seed":
             changes[f.name] = int(raw) if raw.strip() else None
         else:

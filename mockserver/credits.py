@@ -665,7 +665,7 @@ def _encode_cursor(key: tuple[str, str], sort_by: str, descending: bool) -> str:
 
 
 def _decode_cursor(cursor: str | None, sort_by: str, descending: bool) -> tuple[str, str] | None:
-    if cursor is None:
+    if not cursor:  # absent or empty: the first page
         return None
     meta = {"location": "query", "pointer": "/cursor", "keyword": "cursor"}
     try:

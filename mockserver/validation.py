@@ -25,9 +25,9 @@ _BOOLEANS = {"true": True, "false": False}
 def problem(location: str, violation: Violation, prefix: str = "") -> Problem:
     """A client-facing problem for a schema violation found in ``location``."""
     pointer = prefix + violation.pointer
-    where = pointer or "/"
+    where = "body " + (pointer or "/") if location == "body" else f"{location} parameter {pointer[1:]}"
     return Problem(
-        f"{location} {where}: {violation.message}.",
+        f"{where}: {violation.message}.",
         {"location": location, "pointer": pointer, "keyword": violation.keyword},
     )
 
@@ -85,7 +85,7 @@ def parse_parameters(
             continue
         value = _coerce(param, raw)
         for violation in param.validator.violations(value):
-            problems.append(problem(f"{param.location} parameter", violation, pointer))
+            problems.append(problem(param.location, violation, pointer))
         values[param.name] = value
     return values
 

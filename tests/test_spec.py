@@ -1,0 +1,112 @@
+"""Spec loading: the document compiles once; what the engine cannot honour fails at load."""
+
+import copy
+from typing import Any
+
+import pytest
+
+from mockserver.config import BUILTIN_CONTROL_SPEC, BUILTIN_SPEC
+from mockserver.errors import SpecError
+from mockserver.spec import compile_spec, load_spec
+
+BASE: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "t", "version": "1"},
+    "paths": {
+        "/things": {
+            "post": {
+                "operationId": "things.post",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}
+                    },
+                },
+                "responses": {"201": {"description": "created"}},
+            }
+        }
+    },
+    "components": {
+        "schemas": {
+            "Thing": {
+                "type": "object",
+                "properties": {"name": {"type": "string", "nullable": True}},
+                "required": ["name"],
+            }
+        }
+    },
+}
+
+
+def spec_with(change: Any) -> dict[str, Any]:
+    document = copy.deepcopy(BASE)
+    change(document)
+    return document
+
+
+def test_builtin_documents_compile() -> None:
+    spec = load_spec(BUILTIN_SPEC)
+    ids = {op.operation_id for op in spec.operations}
+    for prefix in ("business.invoices.customer-credits", "business.bills.vendor-credits"):
+        for suffix in ("post", "get", "get_one", "patch", "delete"):
+            assert f"{prefix}.{suffix}" in ids
+    assert spec.validator_count > 50
+    assert {op.operation_id for op in load_spec(BUILTIN_CONTROL_SPEC).operations} >= {
+        "sandbox.reset",
+        "sandbox.state",
+    }
+
+
+def test_nullable_becomes_null_type() -> None:
+    op = compile_spec(BASE).operations[0]
+    validator = op.body.media_types["application/json"]  # type: ignore[union-attr]
+    assert validator.is_valid({"name": None})
+    assert not validator.is_valid({"name": 3})
+
+
+def test_unsupported_keyword_is_named_with_its_pointer() -> None:
+    def add_not(d: dict[str, Any]) -> None:
+        d["components"]["schemas"]["Thing"]["properties"]["name"]["not"] = {"type": "integer"}
+
+    with pytest.raises(SpecError, match=r"/components/schemas/Thing/properties/name/not"):
+        compile_spec(spec_with(add_not))
+
+
+def test_unresolvable_ref_is_an_error() -> None:
+    def break_ref(d: dict[str, Any]) -> None:
+        d["components"]["schemas"].pop("Thing")
+
+    with pytest.raises(SpecError, match="does not resolve"):
+        compile_spec(spec_with(break_ref))
+
+
+def test_duplicate_operation_id_is_an_error() -> None:
+    def duplicate(d: dict[str, Any]) -> None:
+        d["paths"]["/others"] = copy.deepcopy(d["paths"]["/things"])
+
+    with pytest.raises(SpecError, match="already used"):
+        compile_spec(spec_with(duplicate))
+
+
+def test_unsupported_format_and_style_are_errors() -> None:
+    def add_format(d: dict[str, Any]) -> None:
+        d["components"]["schemas"]["Thing"]["properties"]["name"]["format"] = "email"
+
+    with pytest.raises(SpecError, match="format 'email'"):
+        compile_spec(spec_with(add_format))
+
+    def add_deep_object(d: dict[str, Any]) -> None:
+        d["paths"]["/things"]["post"]["parameters"] = [
+            {"name": "f", "in": "query", "style": "deepObject", "schema": {"type": "string"}}
+        ]
+
+    with pytest.raises(SpecError, match="style 'deepObject'"):
+        compile_spec(spec_with(add_deep_object))
+
+
+def test_only_openapi_30_is_accepted() -> None:
+    def make_31(d: dict[str, Any]) -> None:
+        d["openapi"] = "3.1.0"
+
+    with pytest.raises(SpecError, match="3.0.x"):
+        compile_spec(spec_with(make_31))
