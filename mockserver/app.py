@@ -85,7 +85,9 @@ class Sandbox:
         op: Operation | None = None
         allowed, headers = self.limiter.take()
         try:
-            op, path_params = self.router.match(request.method, request.scope["raw_path"].decode("latin-1").split("?", 1)[0])
+            op, path_params = self.router.match(
+                request.method, request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
+            )
             if not allowed and self.config.enforce_rate_limit:
                 raise RateLimited(
                     "Rate limit exceeded: slow down and retry after the Retry-After seconds."
@@ -97,8 +99,15 @@ class Sandbox:
             log.exception("unexpected error handling %s %s", request.method, request.url.path)
             reply = Reply(
                 500,
-                {"errors": [{"type": "SandboxError", "description": "The sandbox failed "
-                             "unexpectedly; this is a bug in the sandbox, not in the request."}]},
+                {
+                    "errors": [
+                        {
+                            "type": "SandboxError",
+                            "description": "The sandbox failed "
+                            "unexpectedly; this is a bug in the sandbox, not in the request.",
+                        }
+                    ]
+                },
             )
         if op is not None and reply.status != 500:
             reply = self._checked(op, reply)

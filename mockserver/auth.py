@@ -52,7 +52,9 @@ class Authenticator:
             "Authorization: Bearer <token>" if k == "bearer" else "Authorization: Basic <base64>"
             for k in sorted(kinds)
         )
-        given = "no Authorization header" if not authorization else "a malformed Authorization header"
+        given = (
+            "no Authorization header" if not authorization else "a malformed Authorization header"
+        )
         raise _unauthenticated(f"the request has {given}; send {wanted}.")
 
     def issue(self, client_id: str) -> str:

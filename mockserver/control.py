@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .credits import KINDS, render_credit
 from .dispatch import Behaviour, Call, Reply
+from .kinds import KINDS
+from .render import render_credit
 from .store import RECORD_COLLECTIONS, Record, Store
 
 
 def state_view(store: Store) -> dict[str, Any]:
-    """Every collection as JSON: supporting records as stored (balances current), credits as sent."""
+    """Every collection as JSON: records as stored (current balances), credits as the API sends."""
     with store.lock:
         businesses = list(store.businesses.values())
         view: dict[str, Any] = {"businesses": [b["business"] for b in businesses]}

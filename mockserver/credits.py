@@ -1,185 +1,25 @@
 """The credit rules (CONTRACT.md section 4), one implementation for customer and vendor credits.
 
-``CreditKind`` names what differs between the two kinds; every function takes one.
+Every function takes a ``CreditKind`` naming what differs between the two kinds.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import orjson
 
 from .dispatch import Behaviour, Call, Reply, find_business
 from .errors import BadRequest, NotFound, Problem
-from .schemas import parse_date, parse_date_time
-from .store import IdFactory, Record, Store, format_time, sortable_time
+from .kinds import KINDS, CreditKind
+from .listing import list_credits
+from .render import render_credit
+from .schemas import parse_date_time
+from .store import IdFactory, Record, Store, format_time
 
 METADATA_LIMIT = 1024  # bytes of compact JSON; CONTRACT.md 4.6 (the published pages also say 10 KB)
-_TAG_NAMESPACE = uuid.UUID("6f1c7c2e-4f5b-4c3a-9a57-1c2f7f0e5b11")
-
-
-@dataclass(frozen=True)
-class CreditKind:
-    """What differs between customer and vendor credits."""
-
-    collection: str  # customer_credits
-    counterparty: str  # customer
-    document: str  # invoice
-    date_field: str  # sent_at
-    account_field: str  # revenue_account_identifier
-    credit_type: str  # Customer_Credit
-    counterparty_type: str  # CustomerData
-    counterparty_has_status: bool
-    operation_prefix: str  # business.invoices.customer-credits
-
-    @property
-    def label(self) -> str:
-        return self.collection[:-1].replace("_", " ")
-
-    @property
-    def counterparties(self) -> str:
-        return f"{self.counterparty}s"
-
-    @property
-    def documents(self) -> str:
-        return f"{self.document}s"
-
-    @property
-    def counterparty_id(self) -> str:
-        return f"{self.counterparty}_id"
-
-    @property
-    def counterparty_external_id(self) -> str:
-        return f"{self.counterparty}_external_id"
-
-    @property
-    def document_id(self) -> str:
-        return f"{self.document}_id"
-
-
-CUSTOMER_CREDITS = CreditKind(
-    collection="customer_credits",
-    counterparty="customer",
-    document="invoice",
-    date_field="sent_at",
-    account_field="revenue_account_identifier",
-    credit_type="Customer_Credit",
-    counterparty_type="CustomerData",
-    counterparty_has_status=True,
-    operation_prefix="business.invoices.customer-credits",
-)
-VENDOR_CREDITS = CreditKind(
-    collection="vendor_credits",
-    counterparty="vendor",
-    document="bill",
-    date_field="received_at",
-    account_field="expense_account_identifier",
-    credit_type="Vendor_Credit",
-    counterparty_type="VendorData",
-    counterparty_has_status=False,
-    operation_prefix="business.bills.vendor-credits",
-)
-KINDS = (CUSTOMER_CREDITS, VENDOR_CREDITS)
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def render_credit(business: Record, kind: CreditKind, credit: Record) -> Record:
-    """The credit as the API sends it (``ApiCustomerCredit`` / ``ApiVendorCredit``)."""
-    business_id = business["business"]["id"]
-    counterparty = business[kind.counterparties][credit["counterparty_id"]]
-    accounts = business["ledger_accounts"]
-    return {
-        "type": kind.credit_type,
-        "id": credit["id"],
-        "external_id": credit["external_id"],
-        kind.counterparty: render_counterparty(kind, counterparty),
-        kind.date_field: credit["date"],
-        "line_items": [
-            {
-                "id": item["id"],
-                "ledger_account": render_account(accounts[item["account_id"]]),
-                "amount": item["amount"],
-                "memo": item["memo"],
-                "metadata": item["metadata"],
-                "reference_number": item["reference_number"],
-                "transaction_tags": [render_tag(business_id, t) for t in item["tags"]],
-            }
-            for item in credit["line_items"]
-        ],
-        "allocations": [
-            {
-                "id": a["id"],
-                f"{kind.collection[:-1]}_id": credit["id"],
-                kind.document_id: a["document_id"],
-                "amount": a["amount"],
-            }
-            for a in credit["allocations"]
-        ],
-        "created_at": credit["created_at"],
-        "updated_at": credit["updated_at"],
-        "deleted_at": credit["deleted_at"],
-        "transaction_tags": [render_tag(business_id, t) for t in credit["tags"]],
-        "memo": credit["memo"],
-        "metadata": credit["metadata"],
-        "reference_number": credit["reference_number"],
-    }
-
-
-def render_counterparty(kind: CreditKind, record: Record) -> Record:
-    out: Record = {"type": kind.counterparty_type, "id": record["id"]}
-    for name in (
-        "external_id", "individual_name", "company_name", "email", "mobile_phone",
-        "office_phone", "address_string", "memo",
-    ):
-        out[name] = record.get(name)
-    if kind.counterparty_has_status:
-        out["status"] = record["status"]
-    out["transaction_tags"] = []
-    return out
-
-
-def render_account(account: Record) -> Record:
-    """A ledger account in the published ``SingleApiChartAccount`` shape (ids as objects)."""
-    stable_name = account.get("stable_name")
-    return {
-        "id": {"type": "AccountId", "id": account["id"]},
-        "name": account["name"],
-        "account_number": account.get("account_number"),
-        "stable_name": {"type": "StableName", "stable_name": stable_name} if stable_name else None,
-        "normality": account["normality"],
-        "account_type": account["account_type"],
-        "account_subtype": account["account_subtype"],
-    }
-
-
-def render_tag(business_id: str, tag: Record) -> Record:
-    key, value = tag["key"], tag["value"]
-    return {
-        "id": tag["id"],
-        "key": key,
-        "value": value,
-        "dimension_id": tag_dimension_id(business_id, key),
-        "definition_id": str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}\x00{value}")),
-        "dimension_display_name": tag.get("dimension_display_name"),
-        "value_display_name": tag.get("value_display_name"),
-        "archived_at": None,
-    }
-
-
-def tag_dimension_id(business_id: str, key: str) -> str:
-    """Stable per (business, key), as CONTRACT.md 4.4 requires."""
-    return str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}"))
-
-
-# --------------------------------------------------------------------------- composing
 
 
 class _Findings:
@@ -288,7 +128,7 @@ def _resolve_counterparty(
         findings.bad(
             f"/{kind.counterparty_external_id}",
             f"{kind.counterparty_id} and {kind.counterparty_external_id} name different "
-            f"{kind.counterparties}; give one of them, or two that name the same {kind.counterparty}.",
+            f"{kind.counterparties}; give one of them, or two naming the same {kind.counterparty}.",
             "consistent",
         )
     return found_by_id or found_by_external or ""
@@ -359,7 +199,9 @@ def _allocations(
     given_back: dict[str, int] = {}
     if replacing is not None and replacing["deleted_at"] is None:
         for held in replacing["allocations"]:
-            given_back[held["document_id"]] = given_back.get(held["document_id"], 0) + held["amount"]
+            given_back[held["document_id"]] = (
+                given_back.get(held["document_id"], 0) + held["amount"]
+            )
     used: dict[str, int] = {}
     allocated = 0
     out = []
@@ -395,7 +237,7 @@ def _allocations(
                 findings.bad(
                     f"{pointer}/amount",
                     f"{kind.document} {document_id} has {available} cents outstanding; "
-                    f"allocating {used[document_id]} cents to it would take its balance below zero.",
+                    f"allocating {used[document_id]} cents would take its balance below zero.",
                     "outstandingBalance",
                 )
         out.append(
@@ -456,9 +298,6 @@ def as_params(kind: CreditKind, credit: Record) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- operations
-
-
 def _credit_not_found(kind: CreditKind, credit_id: str) -> NotFound:
     param = f"{kind.counterparty}CreditId"
     return NotFound(
@@ -486,13 +325,20 @@ def create(store: Store, kind: CreditKind, call: Call) -> Reply:
         existing_id = index.get(params["external_id"]) if params.get("external_id") else None
         now = store.now()
         if existing_id is None:
-            credit = compose(store, business, kind, params, credit_id=store.ids.new(), created_at=now)
+            credit = compose(
+                store, business, kind, params, credit_id=store.ids.new(), created_at=now
+            )
             store_credit(business, kind, credit, None)
             return Reply(201, {"data": render_credit(business, kind, credit)})
         existing = business[kind.collection][existing_id]
         credit = compose(
-            store, business, kind, params, credit_id=existing_id,
-            created_at=existing["created_at"], replacing=existing,
+            store,
+            business,
+            kind,
+            params,
+            credit_id=existing_id,
+            created_at=existing["created_at"],
+            replacing=existing,
         )
         credit["updated_at"] = now
         store_credit(business, kind, credit, existing)
@@ -516,8 +362,11 @@ def update(store: Store, kind: CreditKind, call: Call) -> Reply:
                 Problem(
                     f"{kind.label} {existing['id']} was deleted at {existing['deleted_at']}; a "
                     "deleted credit cannot be updated. Create a new one instead.",
-                    {"location": "path", "pointer": f"/{kind.counterparty}CreditId",
-                     "keyword": "deleted"},
+                    {
+                        "location": "path",
+                        "pointer": f"/{kind.counterparty}CreditId",
+                        "keyword": "deleted",
+                    },
                 )
             )
         params = as_params(kind, existing)
@@ -537,8 +386,13 @@ def update(store: Store, kind: CreditKind, call: Call) -> Reply:
                 )
             )
         credit = compose(
-            store, business, kind, params, credit_id=existing["id"],
-            created_at=existing["created_at"], replacing=existing,
+            store,
+            business,
+            kind,
+            params,
+            credit_id=existing["id"],
+            created_at=existing["created_at"],
+            replacing=existing,
         )
         credit["updated_at"] = store.now()
         store_credit(business, kind, credit, existing)
@@ -565,142 +419,16 @@ def soft_delete(business: Record, kind: CreditKind, credit: Record, when: str) -
     credit["updated_at"] = when
 
 
-# --------------------------------------------------------------------------- listing
-
-
-def list_credits(store: Store, kind: CreditKind, call: Call) -> Reply:
-    """GET list: filters, then keyset pagination over (sort key, id)."""
-    query = call.query
-    sort_by = query.get("sort_by", "created_at")
-    descending = query.get("sort_order", "ASC") == "DESC"
-    limit = query.get("limit", 100)
-    after = _decode_cursor(query.get("cursor"), sort_by, descending)
-    with store.transaction():
-        business = find_business(store, call)
-        matches = _filter(kind, business[kind.collection].values(), query)
-        field = "created_at" if sort_by == "created_at" else "date"
-
-        def key(credit: Record) -> tuple[str, str]:
-            return (sortable_time(credit[field]), credit["id"])
-
-        matches.sort(key=key, reverse=descending)
-        if after is not None:
-            matches = [c for c in matches if (key(c) < after if descending else key(c) > after)]
-        page = matches[:limit]
-        has_more = len(matches) > limit
-        pagination: Record = {
-            "cursor": _encode_cursor(key(page[-1]), sort_by, descending) if has_more else None,
-            "has_more": has_more,
-        }
-        if query.get("show_total_count"):
-            pagination["total_count"] = len(
-                _filter(kind, business[kind.collection].values(), query)
-            )
-        data = [render_credit(business, kind, c) for c in page]
-    return Reply(200, {"data": data, "meta": {"pagination": pagination}})
-
-
-def _filter(kind: CreditKind, credits: Any, query: Mapping[str, Any]) -> list[Record]:
-    start, end = _date_bounds(kind, query)
-    counterparty = query.get(kind.counterparty_id)
-    memo = query.get("memo")
-    memo_contains = (query.get("memo_contains") or "").casefold()
-    reference = query.get("reference_number")
-    references = (
-        {r.strip() for r in query["reference_numbers"].split(",") if r.strip()}
-        if query.get("reference_numbers") is not None
-        else None
-    )
-    include_deleted = query.get("include_deleted", False)
-    out = []
-    for credit in credits:
-        if credit["deleted_at"] is not None and not include_deleted:
-            continue
-        if counterparty is not None and credit["counterparty_id"] != counterparty:
-            continue
-        when = sortable_time(credit["date"])
-        if (start is not None and when < start) or (end is not None and when >= end):
-            continue
-        if memo is not None and credit["memo"] != memo:
-            continue
-        if memo_contains and memo_contains not in (credit["memo"] or "").casefold():
-            continue
-        if reference is not None and credit["reference_number"] != reference:
-            continue
-        if references is not None and credit["reference_number"] not in references:
-            continue
-        out.append(credit)
-    return out
-
-
-def _date_bounds(kind: CreditKind, query: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """Inclusive start and exclusive end as sortable strings; a bare end date covers its day."""
-    start = end = None
-    raw_start = query.get(f"{kind.date_field}_start")
-    raw_end = query.get(f"{kind.date_field}_end")
-    if raw_start is not None:
-        day = parse_date(raw_start)
-        moment = parse_date_time(raw_start)
-        start = sortable_time(day.isoformat() + "T00:00:00Z" if day else format_time(moment))  # type: ignore[arg-type]
-    if raw_end is not None:
-        day = parse_date(raw_end)
-        if day is not None:
-            end = sortable_time((day + timedelta(days=1)).isoformat() + "T00:00:00Z")
-        else:
-            moment = parse_date_time(raw_end)
-            end = sortable_time(format_time(moment + timedelta(microseconds=1)))  # type: ignore[operator]
-    if start is not None and end is not None and start >= end:
-        raise BadRequest(
-            Problem(
-                f"{kind.date_field}_start is after {kind.date_field}_end; swap them.",
-                {"location": "query", "pointer": f"/{kind.date_field}_start", "keyword": "range"},
-            )
-        )
-    return start, end
-
-
-def _encode_cursor(key: tuple[str, str], sort_by: str, descending: bool) -> str:
-    raw = orjson.dumps([key[0], key[1], sort_by, "DESC" if descending else "ASC"])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None, sort_by: str, descending: bool) -> tuple[str, str] | None:
-    if not cursor:  # absent or empty: the first page
-        return None
-    meta = {"location": "query", "pointer": "/cursor", "keyword": "cursor"}
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, credit_id, cursor_sort, cursor_order = orjson.loads(raw)
-        if not (isinstance(stamp, str) and isinstance(credit_id, str)):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error):
-        raise BadRequest(
-            Problem(
-                "cursor is not one this sandbox issued; pass meta.pagination.cursor from the "
-                "previous page unchanged, or omit it for the first page.",
-                meta,
-            )
-        ) from None
-    if cursor_sort != sort_by or cursor_order != ("DESC" if descending else "ASC"):
-        raise BadRequest(
-            Problem(
-                f"cursor was issued for sort_by={cursor_sort}&sort_order={cursor_order}; keep "
-                "sort_by and sort_order the same while paging.",
-                meta,
-            )
-        )
-    return stamp, credit_id
-
-
 def behaviours(store: Store) -> dict[str, Behaviour]:
     """Behaviours by operationId for both kinds."""
     table: dict[str, Behaviour] = {}
     for kind in KINDS:
         for suffix, action in (
-            ("post", create), ("get", list_credits), ("get_one", fetch),
-            ("patch", update), ("delete", delete),
+            ("post", create),
+            ("get", list_credits),
+            ("get_one", fetch),
+            ("patch", update),
+            ("delete", delete),
         ):
-            table[f"{kind.operation_prefix}.{suffix}"] = (
-                lambda call, action=action, kind=kind: action(store, kind, call)
-            )
+            table[f"{kind.operation_prefix}.{suffix}"] = partial(action, store, kind)
     return table

@@ -1,4 +1,4 @@
-"""What a behaviour receives (``Call``) and returns (``Reply``), and the business lookup they share."""
+"""What a behaviour receives (``Call``) and returns (``Reply``); the business lookup they share."""
 
 from __future__ import annotations
 

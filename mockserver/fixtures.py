@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
-from .credits import CUSTOMER_CREDITS, VENDOR_CREDITS, CreditKind, compose, soft_delete, store_credit
+from .credits import compose, soft_delete, store_credit
 from .errors import FixtureError, SandboxError
+from .kinds import CUSTOMER_CREDITS, VENDOR_CREDITS, CreditKind
 from .schemas import parse_date_time
 from .spec import component_validator
 from .store import Record, Store, format_time
@@ -62,7 +63,7 @@ def read_fixtures(directory: str | Path) -> dict[str, list[Record]]:
     return out
 
 
-def load_fixtures(store: Store, directory: str | Path, schema_document: dict[str, Any]) -> None:
+def load_fixtures(store: Store, directory: str | Path, schema_document: Mapping[str, Any]) -> None:
     """Validate every fixture in ``directory`` and add it to ``store``; then mark it pristine."""
     directory = Path(directory)
     files = read_fixtures(directory)
@@ -125,7 +126,9 @@ def _check_references(store: Store, collection: str, record: Record, where: str)
 def _add_credit(store: Store, kind: CreditKind, record: Record, where: str) -> None:
     business = _business_of(store, record, where)
     params = {
-        k: v for k, v in record.items() if k not in ("id", "business_id", "created_at", "deleted_at")
+        k: v
+        for k, v in record.items()
+        if k not in ("id", "business_id", "created_at", "deleted_at")
     }
     try:
         if params.get("external_id") in business["index"][f"{kind.collection[:-1]}_external_ids"]:

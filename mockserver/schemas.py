@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -20,9 +20,25 @@ from .errors import SpecError
 #: Keywords the validator understands; everything else in a schema is an error.
 SUPPORTED_KEYWORDS = frozenset(
     {
-        "type", "format", "enum", "properties", "required", "additionalProperties", "items",
-        "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern",
-        "nullable", "oneOf", "anyOf", "allOf", "$ref",
+        "type",
+        "format",
+        "enum",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "nullable",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "$ref",
     }
 )
 #: Keywords that document a schema and do not constrain it.
@@ -31,9 +47,7 @@ SUPPORTED_FORMATS = frozenset({"uuid", "date", "date-time", "int32", "int64"})
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def is_uuid(value: str) -> bool:
@@ -185,7 +199,7 @@ def _violation(error: ValidationError) -> Violation:
         if closest.validator != "required" or error.validator == "oneOf":
             return _violation(closest)
         options = sorted(
-            {c.validator_value[0] for c in error.context if c.validator == "required"}
+            {cast(Any, c.validator_value)[0] for c in error.context if c.validator == "required"}
         )
         return Violation(
             pointer_of(error.absolute_path),
@@ -199,7 +213,7 @@ def _violation(error: ValidationError) -> Violation:
         return Violation(f"{pointer}/{_escape(missing)}", keyword, f"{missing!r} is required")
     if keyword == "additionalProperties":
         extra = _extra_properties(error)
-        allowed = sorted((error.schema.get("properties") or {}).keys())
+        allowed = sorted((cast(dict[str, Any], error.schema).get("properties") or {}).keys())
         return Violation(
             f"{pointer}/{_escape(extra[0])}" if len(extra) == 1 else pointer,
             keyword,
@@ -211,7 +225,7 @@ def _violation(error: ValidationError) -> Violation:
 
 def _missing_property(error: ValidationError) -> str:
     # jsonschema's message is "'x' is a required property"; the name is the first quoted token.
-    required = error.validator_value
+    required = cast(list[str], error.validator_value)
     instance = error.instance if isinstance(error.instance, dict) else {}
     for name in required:
         if name not in instance and f"'{name}'" in error.message:
@@ -220,14 +234,14 @@ def _missing_property(error: ValidationError) -> str:
 
 
 def _extra_properties(error: ValidationError) -> list[str]:
-    declared = error.schema.get("properties") or {}
+    declared = cast(dict[str, Any], error.schema).get("properties") or {}
     instance = error.instance if isinstance(error.instance, dict) else {}
     return sorted(k for k in instance if k not in declared)
 
 
 def _message(error: ValidationError) -> str:
     keyword = error.validator
-    value = error.validator_value
+    value = cast(Any, error.validator_value)
     if keyword == "type":
         expected = " or ".join(value) if isinstance(value, list) else value
         return f"must be of type {expected}"

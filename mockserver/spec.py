@@ -155,7 +155,7 @@ def compile_spec(document: dict[str, Any], source: str = "<memory>") -> Spec:
 
 
 class _Compiler:
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: Mapping[str, Any]) -> None:
         self.document = document
         self.schemes = (document.get("components") or {}).get("securitySchemes") or {}
 
@@ -281,7 +281,7 @@ class _Compiler:
         return out
 
 
-def component_validator(document: dict[str, Any], name: str) -> Validator:
+def component_validator(document: Mapping[str, Any], name: str) -> Validator:
     """A validator for ``#/components/schemas/<name>`` of ``document``."""
     return _Compiler(document).validator(
         {"$ref": f"#/components/schemas/{name}"}, f"/components/schemas/{_escape(name)}"

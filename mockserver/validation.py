@@ -25,7 +25,9 @@ _BOOLEANS = {"true": True, "false": False}
 def problem(location: str, violation: Violation, prefix: str = "") -> Problem:
     """A client-facing problem for a schema violation found in ``location``."""
     pointer = prefix + violation.pointer
-    where = "body " + (pointer or "/") if location == "body" else f"{location} parameter {pointer[1:]}"
+    where = (
+        "body " + (pointer or "/") if location == "body" else f"{location} parameter {pointer[1:]}"
+    )
     return Problem(
         f"{where}: {violation.message}.",
         {"location": location, "pointer": pointer, "keyword": violation.keyword},

@@ -46,6 +46,8 @@ class LinkedCalls(StatefulMachine):  # type: ignore[misc,valid-type]
 
 TestStatefulLinks = LinkedCalls.TestCase
 TestStatefulLinks.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=8, deadline=None,
+    max_examples=EXAMPLES,
+    stateful_step_count=8,
+    deadline=None,
     suppress_health_check=list(HealthCheck),
 )

@@ -1,0 +1,104 @@
+"""Credits and their parts in the shape the API sends them (the spec's response schemas)."""
+
+from __future__ import annotations
+
+import uuid
+
+from .kinds import CreditKind
+from .store import Record
+
+_TAG_NAMESPACE = uuid.UUID("6f1c7c2e-4f5b-4c3a-9a57-1c2f7f0e5b11")
+
+
+def render_credit(business: Record, kind: CreditKind, credit: Record) -> Record:
+    """The credit as the API sends it (``ApiCustomerCredit`` / ``ApiVendorCredit``)."""
+    business_id = business["business"]["id"]
+    counterparty = business[kind.counterparties][credit["counterparty_id"]]
+    accounts = business["ledger_accounts"]
+    return {
+        "type": kind.credit_type,
+        "id": credit["id"],
+        "external_id": credit["external_id"],
+        kind.counterparty: render_counterparty(kind, counterparty),
+        kind.date_field: credit["date"],
+        "line_items": [
+            {
+                "id": item["id"],
+                "ledger_account": render_account(accounts[item["account_id"]]),
+                "amount": item["amount"],
+                "memo": item["memo"],
+                "metadata": item["metadata"],
+                "reference_number": item["reference_number"],
+                "transaction_tags": [render_tag(business_id, t) for t in item["tags"]],
+            }
+            for item in credit["line_items"]
+        ],
+        "allocations": [
+            {
+                "id": a["id"],
+                f"{kind.collection[:-1]}_id": credit["id"],
+                kind.document_id: a["document_id"],
+                "amount": a["amount"],
+            }
+            for a in credit["allocations"]
+        ],
+        "created_at": credit["created_at"],
+        "updated_at": credit["updated_at"],
+        "deleted_at": credit["deleted_at"],
+        "transaction_tags": [render_tag(business_id, t) for t in credit["tags"]],
+        "memo": credit["memo"],
+        "metadata": credit["metadata"],
+        "reference_number": credit["reference_number"],
+    }
+
+
+def render_counterparty(kind: CreditKind, record: Record) -> Record:
+    out: Record = {"type": kind.counterparty_type, "id": record["id"]}
+    for name in (
+        "external_id",
+        "individual_name",
+        "company_name",
+        "email",
+        "mobile_phone",
+        "office_phone",
+        "address_string",
+        "memo",
+    ):
+        out[name] = record.get(name)
+    if kind.counterparty_has_status:
+        out["status"] = record["status"]
+    out["transaction_tags"] = []
+    return out
+
+
+def render_account(account: Record) -> Record:
+    """A ledger account in the published ``SingleApiChartAccount`` shape (ids as objects)."""
+    stable_name = account.get("stable_name")
+    return {
+        "id": {"type": "AccountId", "id": account["id"]},
+        "name": account["name"],
+        "account_number": account.get("account_number"),
+        "stable_name": {"type": "StableName", "stable_name": stable_name} if stable_name else None,
+        "normality": account["normality"],
+        "account_type": account["account_type"],
+        "account_subtype": account["account_subtype"],
+    }
+
+
+def render_tag(business_id: str, tag: Record) -> Record:
+    key, value = tag["key"], tag["value"]
+    return {
+        "id": tag["id"],
+        "key": key,
+        "value": value,
+        "dimension_id": tag_dimension_id(business_id, key),
+        "definition_id": str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}\x00{value}")),
+        "dimension_display_name": tag.get("dimension_display_name"),
+        "value_display_name": tag.get("value_display_name"),
+        "archived_at": None,
+    }
+
+
+def tag_dimension_id(business_id: str, key: str) -> str:
+    """Stable per (business, key), as CONTRACT.md 4.4 requires."""
+    return str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}"))
