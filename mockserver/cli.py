@@ -49,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--seed", type=int, help="seed for generated ids (reproducible runs)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    lint = commands.add_parser(
+        "lint", help="check an OpenAPI 3.0 document (and a fixtures directory) statically"
+    )
+    lint.add_argument("spec", type=Path, help="the OpenAPI document to check")
+    lint.add_argument(
+        "--fixtures",
+        type=Path,
+        help="also load this fixtures directory against the record schemas of SPEC",
+    )
     return parser
 
 
@@ -97,10 +106,23 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def lint(args: argparse.Namespace) -> int:
+    from .lint import lint_path
+
+    findings = lint_path(args.spec, args.fixtures)
+    for finding in findings:
+        print(f"{args.spec}: {finding}")
+    errors = sum(1 for f in findings if f.severity == "error")
+    print(f"{args.spec}: {errors} error(s), {len(findings) - errors} warning(s)")
+    return 1 if errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "lint":
+        return lint(args)
     raise AssertionError(args.command)
 
 

@@ -1,0 +1,235 @@
+"""``mockserver lint``: a static check of any OpenAPI 3.0 document (and a fixtures directory).
+
+Unlike ``compile_spec``, which stops at the first thing it cannot serve, the lint walks the whole
+document and reports every finding with its JSON Pointer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import FixtureError, SpecError
+from .schemas import ANNOTATION_KEYWORDS, SUPPORTED_FORMATS, SUPPORTED_KEYWORDS, Validator
+from .schemas import _escape as escape
+from .schemas import to_json_schema
+from .spec import HTTP_METHODS, SUPPORTED_MEDIA_TYPES, read_document, resolve_pointer
+
+_STYLES = {"path": "simple", "query": "form", "header": "simple"}
+_NO_BODY_STATUSES = {"204", "304"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    pointer: str
+    message: str
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.pointer or '/'}: {self.message}"
+
+
+def lint_document(document: Mapping[str, Any]) -> list[Finding]:
+    """Every finding in ``document``, in document order."""
+    return list(_Linter(document).run())
+
+
+def lint_path(spec: str | Path, fixtures: str | Path | None = None) -> list[Finding]:
+    """Lint a document file and, optionally, a fixtures directory checked against it."""
+    try:
+        document = read_document(spec)
+    except SpecError as exc:
+        return [Finding("", str(exc))]
+    findings = lint_document(document)
+    if fixtures is not None:
+        from .fixtures import load_fixtures
+        from .store import Store
+
+        try:
+            load_fixtures(Store(), fixtures, document)
+        except (FixtureError, SpecError) as exc:
+            findings.append(Finding("", f"fixtures: {exc}"))
+    return findings
+
+
+class _Linter:
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.document = document
+        self._seen_schemas: set[str] = set()
+
+    def run(self) -> Iterator[Finding]:
+        if not str(self.document.get("openapi", "")).startswith("3.0"):
+            yield Finding("/openapi", "only OpenAPI 3.0.x documents are supported")
+        yield from self._refs(self.document, "")
+        yield from self._operations()
+        components = self.document.get("components") or {}
+        for name, schema in (components.get("schemas") or {}).items():
+            yield from self._schema(schema, f"/components/schemas/{escape(name)}")
+
+    def _refs(self, node: Any, pointer: str) -> Iterator[Finding]:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolve_pointer(self.document, ref, pointer)
+                except SpecError:
+                    yield Finding(f"{pointer}/$ref", f"$ref {ref!r} does not resolve")
+            for key, value in node.items():
+                yield from self._refs(value, f"{pointer}/{escape(key)}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from self._refs(value, f"{pointer}/{i}")
+
+    def _deref(self, node: Any, pointer: str) -> tuple[Any, str]:
+        seen = set()
+        while isinstance(node, dict) and "$ref" in node and node["$ref"] not in seen:
+            seen.add(node["$ref"])
+            try:
+                node, pointer = resolve_pointer(self.document, node["$ref"], pointer)
+            except SpecError:
+                return None, pointer
+        return node, pointer
+
+    def _operations(self) -> Iterator[Finding]:
+        seen: dict[str, str] = {}
+        for path, item in (self.document.get("paths") or {}).items():
+            item, item_pointer = self._deref(item, f"/paths/{escape(path)}")
+            if not isinstance(item, dict):
+                continue
+            for i, parameter in enumerate(item.get("parameters") or []):
+                yield from self._parameter(parameter, f"{item_pointer}/parameters/{i}")
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                op, pointer = item[method], f"{item_pointer}/{method}"
+                operation_id = op.get("operationId")
+                if not operation_id:
+                    yield Finding(pointer, "the operation has no operationId")
+                elif operation_id in seen:
+                    yield Finding(
+                        f"{pointer}/operationId",
+                        f"operationId {operation_id!r} is already used at {seen[operation_id]}",
+                    )
+                else:
+                    seen[operation_id] = pointer
+                for i, parameter in enumerate(op.get("parameters") or []):
+                    yield from self._parameter(parameter, f"{pointer}/parameters/{i}")
+                if "requestBody" in op:
+                    body, body_pointer = self._deref(op["requestBody"], f"{pointer}/requestBody")
+                    if isinstance(body, dict):
+                        yield from self._content(body.get("content") or {}, body_pointer)
+                for status, response in (op.get("responses") or {}).items():
+                    yield from self._response(
+                        str(status), response, f"{pointer}/responses/{escape(str(status))}"
+                    )
+
+    def _parameter(self, raw: Any, pointer: str) -> Iterator[Finding]:
+        raw, pointer = self._deref(raw, pointer)
+        if not isinstance(raw, dict):
+            return
+        location = raw.get("in")
+        if location not in _STYLES:
+            yield Finding(f"{pointer}/in", f"parameters in {location!r} are not supported")
+            return
+        style = raw.get("style", _STYLES[location])
+        if style != _STYLES[location]:
+            yield Finding(f"{pointer}/style", f"parameter style {style!r} is not supported")
+        if "schema" not in raw:
+            yield Finding(pointer, "the parameter has no schema")
+            return
+        yield from self._schema(raw["schema"], f"{pointer}/schema")
+        if "example" in raw:
+            yield from self._example(raw["example"], raw["schema"], f"{pointer}/example")
+
+    def _response(self, status: str, raw: Any, pointer: str) -> Iterator[Finding]:
+        raw, pointer = self._deref(raw, pointer)
+        if not isinstance(raw, dict):
+            return
+        content = raw.get("content")
+        if not content and status not in _NO_BODY_STATUSES:
+            yield Finding(
+                pointer, f"response {status} has no content schema, so it cannot be checked"
+            )
+        yield from self._content(content or {}, pointer)
+
+    def _content(self, content: Mapping[str, Any], pointer: str) -> Iterator[Finding]:
+        for media_type, body in content.items():
+            where = f"{pointer}/content/{escape(media_type)}"
+            if media_type not in SUPPORTED_MEDIA_TYPES:
+                yield Finding(where, f"media type {media_type!r} is not supported")
+            if "schema" not in body:
+                yield Finding(where, "the media type has no schema")
+                continue
+            yield from self._schema(body["schema"], f"{where}/schema")
+            if "example" in body:
+                yield from self._example(body["example"], body["schema"], f"{where}/example")
+            for name, example in (body.get("examples") or {}).items():
+                example, example_pointer = self._deref(example, f"{where}/examples/{escape(name)}")
+                if isinstance(example, dict) and "value" in example:
+                    yield from self._example(
+                        example["value"], body["schema"], f"{example_pointer}/value"
+                    )
+
+    def _schema(
+        self, schema: Any, pointer: str, inherited: frozenset[str] = frozenset()
+    ) -> Iterator[Finding]:
+        """``inherited``: properties of the object a combinator member (allOf...) applies to."""
+        if not isinstance(schema, dict) or pointer in self._seen_schemas:
+            return
+        self._seen_schemas.add(pointer)
+        for key, value in schema.items():
+            here = f"{pointer}/{escape(key)}"
+            if key not in SUPPORTED_KEYWORDS and key not in ANNOTATION_KEYWORDS | {"nullable"}:
+                yield Finding(here, f"schema keyword {key!r} is not supported by the sandbox")
+            elif key == "format" and value not in SUPPORTED_FORMATS:
+                yield Finding(here, f"format {value!r} is not supported by the sandbox")
+        if "$ref" not in schema:
+            yield from self._required(schema, pointer, inherited)
+        for key in ("example", "default"):
+            if key in schema:
+                yield from self._example(schema[key], schema, f"{pointer}/{key}")
+        for name, sub in (schema.get("properties") or {}).items():
+            yield from self._schema(sub, f"{pointer}/properties/{escape(name)}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(schema.get(key), dict):
+                yield from self._schema(schema[key], f"{pointer}/{key}")
+        own = inherited | frozenset(schema.get("properties") or {})
+        for key in ("allOf", "anyOf", "oneOf"):
+            for i, sub in enumerate(schema.get(key) or []):
+                yield from self._schema(sub, f"{pointer}/{key}/{i}", own)
+
+    def _required(
+        self, schema: Mapping[str, Any], pointer: str, inherited: frozenset[str]
+    ) -> Iterator[Finding]:
+        declared = set(inherited) | set(schema.get("properties") or {})
+        # allOf members contribute properties too.
+        for member in schema.get("allOf") or []:
+            target, _ = self._deref(member, pointer)
+            if isinstance(target, dict):
+                declared |= set(target.get("properties") or {})
+        if schema.get("additionalProperties") not in (None, False):
+            return  # undeclared properties are allowed, so a required one can be satisfied
+        for i, name in enumerate(schema.get("required") or []):
+            if name not in declared:
+                known = ", ".join(sorted(declared)) or "none"
+                yield Finding(
+                    f"{pointer}/required/{i}",
+                    f"required property {name!r} is not declared in properties "
+                    f"(declared: {known}); no object can carry it as documented",
+                )
+
+    def _example(self, value: Any, schema: Any, pointer: str) -> Iterator[Finding]:
+        try:
+            validator = Validator(to_json_schema(schema, pointer, self._resolve))
+        except SpecError:
+            return  # the schema itself is reported where it is defined
+        for violation in validator.violations(value):
+            yield Finding(
+                pointer + violation.pointer,
+                f"the example does not match its own schema: {violation.message}",
+            )
+
+    def _resolve(self, ref: str, where: str) -> tuple[Any, str]:
+        return resolve_pointer(self.document, ref, where)
