@@ -12,9 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FixtureError, SpecError
-from .schemas import ANNOTATION_KEYWORDS, SUPPORTED_FORMATS, SUPPORTED_KEYWORDS, Validator
+from .schemas import (
+    ANNOTATION_KEYWORDS,
+    SUPPORTED_FORMATS,
+    SUPPORTED_KEYWORDS,
+    Validator,
+    to_json_schema,
+)
 from .schemas import _escape as escape
-from .schemas import to_json_schema
 from .spec import HTTP_METHODS, SUPPORTED_MEDIA_TYPES, read_document, resolve_pointer
 
 _STYLES = {"path": "simple", "query": "form", "header": "simple"}
