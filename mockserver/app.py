@@ -161,10 +161,12 @@ class Sandbox:
         return reply
 
     async def serve_spec(self, request: Request) -> Response:
-        return Response(self.spec_json, media_type=JSON_TYPE)
+        _, headers = self.limiter.take()
+        return Response(self.spec_json, media_type=JSON_TYPE, headers=headers)
 
     async def serve_control_spec(self, request: Request) -> Response:
-        return Response(self.control_spec_json, media_type=JSON_TYPE)
+        _, headers = self.limiter.take()
+        return Response(self.control_spec_json, media_type=JSON_TYPE, headers=headers)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

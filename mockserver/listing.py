@@ -14,7 +14,7 @@ from .dispatch import Call, Reply, find_business
 from .errors import BadRequest, Problem
 from .kinds import CreditKind
 from .render import render_credit
-from .schemas import parse_date, parse_date_time
+from .schemas import is_uuid, parse_date, parse_date_time
 from .store import Record, Store, format_time, sortable_time
 
 
@@ -108,7 +108,12 @@ def _bound(raw: str, *, end: bool) -> str:
     else:
         moment = cast(datetime, parse_date_time(raw))
         step = timedelta(microseconds=1)
-    return sortable_time(format_time(moment + step if end else moment))
+    if not end:
+        return sortable_time(format_time(moment))
+    try:
+        return sortable_time(format_time(moment + step))
+    except OverflowError:  # the end of year 9999: nothing can be later
+        return "9999-12-31T23:59:59.999999Z~"
 
 
 def _encode_cursor(key: tuple[str, str], sort_by: str, descending: bool) -> str:
@@ -123,7 +128,12 @@ def _decode_cursor(cursor: str | None, sort_by: str, descending: bool) -> tuple[
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, credit_id, cursor_sort, cursor_order = orjson.loads(raw)
-        if not (isinstance(stamp, str) and isinstance(credit_id, str)):
+        if not (
+            isinstance(stamp, str)
+            and isinstance(credit_id, str)
+            and parse_date_time(stamp) is not None
+            and is_uuid(credit_id)
+        ):
             raise ValueError
     except (ValueError, TypeError, binascii.Error):
         raise BadRequest(

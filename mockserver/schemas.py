@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
 from .errors import SpecError
 
@@ -69,9 +69,11 @@ def parse_date_time(value: str) -> datetime | None:
     if not _DATE_TIME.match(value):
         return None
     try:
-        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        moment.astimezone(UTC)  # a time that cannot be expressed in UTC is not accepted
+    except (ValueError, OverflowError):
         return None
+    return moment
 
 
 _FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
@@ -188,24 +190,32 @@ class Validator:
         return bool(self._validator.is_valid(instance))
 
     def violations(self, instance: Any) -> list[Violation]:
-        found = [_violation(error) for error in self._validator.iter_errors(instance)]
+        found = [v for error in self._validator.iter_errors(instance) for v in _violations(error)]
         return sorted(found, key=lambda v: v.pointer)
 
 
-def _violation(error: ValidationError) -> Violation:
-    # A oneOf/anyOf failure says nothing useful by itself; report the branch that came closest.
+def _violations(error: ValidationError) -> list[Violation]:
+    # A oneOf/anyOf failure says nothing useful by itself: report the branch that came closest
+    # (fewest errors), so {"type": "AccountId", "id": "x"} is told about its id, not its type.
     if error.validator in ("oneOf", "anyOf") and error.context:
-        closest = best_match(error.context)
-        if closest.validator != "required" or error.validator == "oneOf":
-            return _violation(closest)
-        options = sorted(
-            {cast(Any, c.validator_value)[0] for c in error.context if c.validator == "required"}
-        )
-        return Violation(
-            pointer_of(error.absolute_path),
-            "required",
-            f"give one of: {', '.join(options)}",
-        )
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.schema_path[0], []).append(sub)
+        if all(e.validator == "required" for errs in branches.values() for e in errs):
+            options = sorted({cast(Any, e.validator_value)[0] for e in error.context})
+            return [
+                Violation(
+                    pointer_of(error.absolute_path),
+                    "required",
+                    f"give one of: {', '.join(options)}",
+                )
+            ]
+        closest = min(branches.values(), key=len)
+        return [v for sub in closest for v in _violations(sub)]
+    return [_violation(error)]
+
+
+def _violation(error: ValidationError) -> Violation:
     pointer = pointer_of(error.absolute_path)
     keyword = str(error.validator)
     if keyword == "required":
