@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from starlette.applications import Starlette
@@ -30,6 +31,7 @@ from .errors import (
     error_body,
 )
 from .fixtures import load_fixtures
+from .journal import Journal
 from .ratelimit import RateLimiter
 from .routing import Router
 from .spec import Operation, Spec, load_spec
@@ -37,6 +39,8 @@ from .store import IdFactory, Store
 from .validation import check_response, parse_body, parse_parameters, raise_if
 
 log = logging.getLogger("mockserver")
+#: Requests under this prefix drive the sandbox; they are not part of Layer's contract.
+CONTROL_PREFIX = "/_sandbox"
 JSON_TYPE = "application/json"
 
 
@@ -51,6 +55,7 @@ class Sandbox:
         load_fixtures(self.store, config.fixtures, self.control_spec.document)
         self.auth = auth.Authenticator(config.tokens, config.clients, self.store.ids)
         self.limiter = RateLimiter(config.rate_limit)
+        self.journal = Journal(config.journal_cap)
         operations = (*self.spec.operations, *self.control_spec.operations)
         self.router = Router(operations)
         self.behaviours: dict[str, Behaviour] = {
@@ -83,39 +88,47 @@ class Sandbox:
 
     async def endpoint(self, request: Request) -> Response:
         op: Operation | None = None
+        call: Call | None = None
+        raw_body = b""
         allowed, headers = self.limiter.take()
+        path = request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
         try:
-            op, path_params = self.router.match(
-                request.method, request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
-            )
+            op, path_params = self.router.match(request.method, path)
             if not allowed and self.config.enforce_rate_limit:
                 raise RateLimited(
                     "Rate limit exceeded: slow down and retry after the Retry-After seconds."
                 )
-            reply = self.dispatch(op, path_params, request, await self._read_body(request))
+            raw_body = await self._read_body(request)
+            call = self.parse(op, path_params, request, raw_body)
+            reply = self.behaviours[op.operation_id](call)
         except SandboxError as exc:
             reply = Reply(exc.status, error_body(exc), exc.headers)
         except Exception:  # a sandbox bug must still answer in Layer's envelope, not a trace
             log.exception("unexpected error handling %s %s", request.method, request.url.path)
-            reply = Reply(
-                500,
-                {
-                    "errors": [
-                        {
-                            "type": "SandboxError",
-                            "description": "The sandbox failed "
-                            "unexpectedly; this is a bug in the sandbox, not in the request.",
-                        }
-                    ]
-                },
-            )
+            reply = Reply(500, _BUG_BODY)
+        violation = False
         if op is not None and reply.status != 500:
-            reply = self._checked(op, reply)
+            reply, violation = self._checked(op, reply)
+        if not path.startswith(CONTROL_PREFIX):
+            self.journal.record(
+                method=request.method,
+                path=unquote(path),
+                query=request.url.query,
+                operation_id=op.operation_id if op else None,
+                business_id=call.path.get("businessId") if call else None,
+                status=reply.status,
+                request_body=call.body if call else _raw_text(raw_body),
+                response_body=reply.body,
+                # Rejected before any behaviour ran, for a reason other than the rate limit.
+                off_contract=call is None and 400 <= reply.status < 500 and reply.status != 429,
+                contract_violation=violation,
+            )
         return _json_response(reply, headers)
 
-    def dispatch(
+    def parse(
         self, op: Operation, path_params: Mapping[str, str], request: Request, raw_body: bytes
-    ) -> Reply:
+    ) -> Call:
+        """Security, parameters and body checked against ``op``: a ``Call``, or a 4xx raised."""
         token, businesses = self.auth.authenticate(op, request.headers.get("authorization"))
         problems: list[Problem] = []
         params = parse_parameters(
@@ -123,7 +136,7 @@ class Sandbox:
         )
         body = parse_body(op, request.headers.get("content-type"), raw_body, problems)
         raise_if(problems)
-        call = Call(
+        return Call(
             operation_id=op.operation_id,
             path={p.name: params[p.name] for p in op.parameters if p.location == "path"},
             query={
@@ -135,7 +148,6 @@ class Sandbox:
             token=token,
             token_businesses=businesses,
         )
-        return self.behaviours[op.operation_id](call)
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.config.max_body_bytes
@@ -151,14 +163,16 @@ class Sandbox:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _checked(self, op: Operation, reply: Reply) -> Reply:
+    def _checked(self, op: Operation, reply: Reply) -> tuple[Reply, bool]:
+        """The reply to send, and whether the one the behaviour built broke the contract."""
         try:
             check_response(op, reply.status, reply.body)
         except ContractViolation as exc:
             log.error("contract violation: %s", exc)
             if self.config.strict:
-                return Reply(exc.status, error_body(exc))
-        return reply
+                return Reply(exc.status, error_body(exc)), True
+            return reply, True
+        return reply, False
 
     async def serve_spec(self, request: Request) -> Response:
         _, headers = self.limiter.take()
@@ -167,6 +181,21 @@ class Sandbox:
     async def serve_control_spec(self, request: Request) -> Response:
         _, headers = self.limiter.take()
         return Response(self.control_spec_json, media_type=JSON_TYPE, headers=headers)
+
+
+_BUG_BODY = {
+    "errors": [
+        {
+            "type": "SandboxError",
+            "description": "The sandbox failed unexpectedly; this is a bug in the sandbox, "
+            "not in the request.",
+        }
+    ]
+}
+
+
+def _raw_text(raw: bytes, limit: int = 4096) -> str | None:
+    return raw[:limit].decode("utf-8", "replace") if raw else None
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

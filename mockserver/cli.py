@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--enforce-rate-limit", action="store_true", help="answer 429 when the bucket is empty"
     )
+    serve.add_argument("--journal-cap", type=int, help="requests kept in the journal (1000)")
     serve.add_argument("--seed", type=int, help="seed for generated ids (reproducible runs)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     lint = commands.add_parser(
@@ -80,6 +81,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["rate_limit"] = args.rate_limit
     if args.enforce_rate_limit:
         changes["enforce_rate_limit"] = True
+    if args.journal_cap is not None:
+        changes["journal_cap"] = args.journal_cap
     if args.seed is not None:
         changes["seed"] = args.seed
     return config.with_changes(**changes)

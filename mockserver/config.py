@@ -41,6 +41,8 @@ class Config:
     rate_limit: int = 100
     #: Answer 429 once the bucket is empty (otherwise the headers are informative only).
     enforce_rate_limit: bool = False
+    #: Requests kept in the journal; the oldest are dropped beyond this.
+    journal_cap: int = 1000
     #: Seed for generated ids; None gives random UUIDs.
     seed: int | None = None
 

@@ -1,0 +1,40 @@
+"""The request journal records what each call asked and got, within its cap."""
+
+from starlette.testclient import TestClient
+
+from mockserver import Config, create_app
+
+from .conftest import CUSTOMER_CREDITS
+
+
+def test_journal_records_operation_status_and_bodies() -> None:
+    app = create_app(Config())
+    journal = app.state.sandbox.journal
+    with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
+        client.get(f"{CUSTOMER_CREDITS}?limit=1")
+        client.post(CUSTOMER_CREDITS, json={"line_items": []})
+        client.post("/_sandbox/reset")  # control calls are not part of the journal
+    first, second = journal.entries()
+    assert (first.operation_id, first.status, first.off_contract) == (
+        "business.invoices.customer-credits.get",
+        200,
+        False,
+    )
+    assert first.business_id == "b0000000-0000-4000-8000-000000000001"
+    assert first.query == "limit=1"
+    assert second.status == 400 and second.off_contract
+    assert second.request_body == '{"line_items":[]}'
+    assert second.errors[0]["error_enum"] == "SpecifiedBadRequest"
+    assert journal.entries(status=400) == [second]
+
+
+def test_journal_drops_the_oldest_beyond_its_cap() -> None:
+    app = create_app(Config(journal_cap=3))
+    with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
+        for limit in range(1, 6):
+            client.get(f"{CUSTOMER_CREDITS}?limit={limit}")
+    assert [e.query for e in app.state.sandbox.journal.entries()] == [
+        "limit=3",
+        "limit=4",
+        "limit=5",
+    ]
