@@ -4,7 +4,7 @@ from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
 
-from .conftest import CUSTOMER_CREDITS
+from conftest import CUSTOMER_CREDITS
 
 
 def test_journal_records_operation_status_and_bodies() -> None:
