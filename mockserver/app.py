@@ -32,6 +32,7 @@ from .errors import (
 )
 from .fixtures import load_fixtures
 from .journal import Journal
+from .lint import lint_document
 from .ratelimit import RateLimiter
 from .routing import Router
 from .spec import Operation, Spec, load_spec
@@ -51,6 +52,11 @@ class Sandbox:
         self.config = config
         self.spec: Spec = load_spec(config.spec)
         self.control_spec: Spec = load_spec(config.control_spec)
+        for spec in (self.spec, self.control_spec):
+            # Examples and declared-but-missing required properties are contract bugs too.
+            errors = [f for f in lint_document(spec.document) if f.severity == "error"]
+            if errors:
+                raise SpecError(f"{spec.source}: " + "; ".join(str(f) for f in errors))
         self.store = Store(ids=IdFactory(config.seed))
         load_fixtures(self.store, config.fixtures, self.control_spec.document)
         self.auth = auth.Authenticator(config.tokens, config.clients, self.store.ids)

@@ -59,6 +59,23 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="also load this fixtures directory against the record schemas of SPEC",
     )
+    fuzz = commands.add_parser(
+        "fuzz",
+        help="run Schemathesis (all checks, stateless and stateful) against a sandbox or any URL",
+        description="Exits non-zero when Schemathesis finds a failure, so CI can gate on it. "
+        "Arguments after -- go to `schemathesis run` unchanged.",
+    )
+    fuzz.add_argument("url", nargs="?", default="http://127.0.0.1:8000", help="base URL")
+    fuzz.add_argument(
+        "--token", default="fuzz-token", help="the one bearer token the target accepts"
+    )
+    fuzz.add_argument(
+        "--client",
+        default="fuzz-client:fuzz-secret",
+        metavar="CLIENT_ID:SECRET",
+        help="the one OAuth client the target's POST /oauth2/token accepts",
+    )
+    fuzz.add_argument("--max-examples", type=int, default=100, help="examples per operation")
     return parser
 
 
@@ -120,8 +137,28 @@ def lint(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def fuzz(args: argparse.Namespace) -> int:
+    from .fuzz import run_fuzz
+
+    client_id, _, secret = args.client.partition(":")
+    return run_fuzz(
+        args.url,
+        token=args.token,
+        client_id=client_id,
+        client_secret=secret,
+        max_examples=args.max_examples,
+        extra=args.passthrough,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" is handed to the tool a command wraps (schemathesis for `fuzz`).
+    passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = _parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.passthrough = passthrough
+    if args.command == "fuzz":
+        return fuzz(args)
     if args.command == "serve":
         return serve(args)
     if args.command == "lint":

@@ -20,6 +20,11 @@ def _data_dir(name: str) -> Path:
 BUILTIN_SPEC = _data_dir("openapi") / "layer-credits.yaml"
 BUILTIN_CONTROL_SPEC = _data_dir("openapi") / "sandbox.yaml"
 BUILTIN_FIXTURES = _data_dir("fixtures")
+FUZZ_CONFIG = (
+    _PACKAGE / "_data" / "schemathesis.toml"
+    if (_PACKAGE / "_data").is_dir()
+    else _PACKAGE.parent / "schemathesis.toml"
+)
 
 
 @dataclass(frozen=True)

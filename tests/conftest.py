@@ -31,3 +31,18 @@ def sandbox(app: Starlette) -> Sandbox:
 def client(app: Starlette, sandbox: Sandbox) -> Iterator[TestClient]:
     with TestClient(app, headers={"Authorization": "Bearer test-token"}) as client:
         yield client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Which statuses the Schemathesis run reached per operation (when it ran here)."""
+    import sys
+
+    fuzz = sys.modules.get("test_fuzz")
+    reached = getattr(fuzz, "REACHED", None)
+    if not reached:
+        return
+    terminalreporter.section("statuses reached by fuzzing")
+    for operation_id in sorted(reached):
+        counts = reached[operation_id]
+        line = ", ".join(f"{status}: {counts[status]}" for status in sorted(counts))
+        terminalreporter.write_line(f"{operation_id:45} {line}")

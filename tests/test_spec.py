@@ -1,10 +1,12 @@
 """Spec loading: the document compiles once; what the engine cannot honour fails at load."""
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mockserver import Config, create_app
 from mockserver.config import BUILTIN_CONTROL_SPEC, BUILTIN_SPEC
 from mockserver.errors import SpecError
 from mockserver.spec import compile_spec, load_spec
@@ -110,3 +112,14 @@ def test_only_openapi_30_is_accepted() -> None:
 
     with pytest.raises(SpecError, match=r"3\.0\.x"):
         compile_spec(spec_with(make_31))
+
+
+def test_an_example_that_breaks_its_schema_stops_start_up(tmp_path: Path) -> None:
+    document = BUILTIN_SPEC.read_text().replace(
+        "example: b0000000-0000-4000-8000-000000000001", "example: not-a-uuid", 1
+    )
+    assert "not-a-uuid" in document
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(document)
+    with pytest.raises(SpecError, match=r"example does not match its own schema"):
+        create_app(Config(spec=spec))
