@@ -6,7 +6,10 @@ route -> rate limit -> security -> parameters + body (all violations at once) ->
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
+import struct
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -18,10 +21,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from . import auth, control, credits
+from . import auth, control, credits, testcontrol
 from .config import Config
 from .dispatch import Behaviour, Call, Reply
 from .errors import (
+    BadRequest,
     ContractViolation,
     PayloadTooLarge,
     Problem,
@@ -29,7 +33,9 @@ from .errors import (
     SandboxError,
     SpecError,
     error_body,
+    error_class_for,
 )
+from .faults import Forcing, Scenarios, parse_prefer
 from .fixtures import load_fixtures
 from .journal import Journal
 from .lint import lint_document
@@ -62,12 +68,20 @@ class Sandbox:
         self.auth = auth.Authenticator(config.tokens, config.clients, self.store.ids)
         self.limiter = RateLimiter(config.rate_limit)
         self.journal = Journal(config.journal_cap)
+        self.scenarios = Scenarios()
         operations = (*self.spec.operations, *self.control_spec.operations)
         self.router = Router(operations)
         self.behaviours: dict[str, Behaviour] = {
             **credits.behaviours(self.store),
             **auth.behaviours(self.auth),
             **control.behaviours(self.store),
+            **testcontrol.behaviours(
+                self.store,
+                self.journal,
+                self.scenarios,
+                self.control_spec.document,
+                self.spec.by_id(),
+            ),
         }
         missing = [op.operation_id for op in operations if op.operation_id not in self.behaviours]
         if missing:
@@ -95,15 +109,21 @@ class Sandbox:
     async def endpoint(self, request: Request) -> Response:
         op: Operation | None = None
         call: Call | None = None
+        forcing: Forcing | None = None
         raw_body = b""
         allowed, headers = self.limiter.take()
         path = request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
+        public = not path.startswith(CONTROL_PREFIX)
         try:
             op, path_params = self.router.match(request.method, path)
             if not allowed and self.config.enforce_rate_limit:
                 raise RateLimited(
                     "Rate limit exceeded: slow down and retry after the Retry-After seconds."
                 )
+            if public:
+                forcing = await self._forcing(op, request)
+                if forcing is not None and forcing.fault is not None:
+                    return _FaultResponse(forcing.fault, headers)
             raw_body = await self._read_body(request)
             call = self.parse(op, path_params, request, raw_body)
             reply = self.behaviours[op.operation_id](call)
@@ -115,7 +135,7 @@ class Sandbox:
         violation = False
         if op is not None and reply.status != 500:
             reply, violation = self._checked(op, reply)
-        if not path.startswith(CONTROL_PREFIX):
+        if public:
             self.journal.record(
                 method=request.method,
                 path=unquote(path),
@@ -125,11 +145,28 @@ class Sandbox:
                 status=reply.status,
                 request_body=call.body if call else _raw_text(raw_body),
                 response_body=reply.body,
-                # Rejected before any behaviour ran, for a reason other than the rate limit.
-                off_contract=call is None and 400 <= reply.status < 500 and reply.status != 429,
+                # Rejected before any behaviour ran, for a reason other than the rate limit or a
+                # response the test forced.
+                off_contract=call is None
+                and forcing is None
+                and 400 <= reply.status < 500
+                and reply.status != 429,
                 contract_violation=violation,
             )
         return _json_response(reply, headers)
+
+    async def _forcing(self, op: Operation, request: Request) -> Forcing | None:
+        """The Prefer header and scenario faults for this call; raises a forced error status."""
+        forcing = parse_prefer(request.headers.get("prefer"))
+        scenario = self.scenarios.decide(op.operation_id)
+        forcing = forcing.combine(scenario) if forcing is not None else scenario
+        if forcing is None:
+            return None
+        if forcing.delay_ms:
+            await asyncio.sleep(forcing.delay_ms / 1000)
+        if forcing.status is not None:
+            raise _forced_error(op, forcing)
+        return forcing
 
     def parse(
         self, op: Operation, path_params: Mapping[str, str], request: Request, raw_body: bytes
@@ -198,6 +235,70 @@ _BUG_BODY = {
         }
     ]
 }
+
+
+def _forced_error(op: Operation, forcing: Forcing) -> SandboxError:
+    status = forcing.status
+    documented = sorted(s for s in op.responses if s.isdigit() and int(s) >= 400)
+    error_class = error_class_for(status) if status and str(status) in documented else None
+    if error_class is None:
+        return BadRequest(
+            Problem(
+                f"{forcing.source} asks for status {status}, which {op.operation_id} does not "
+                f"document as an error; force one of: {', '.join(documented)}.",
+                {"location": "header", "pointer": "/prefer", "keyword": "prefer"},
+            )
+        )
+    retry = {"Retry-After": "1"} if status in (429, 503) else {}
+    return error_class(
+        Problem(
+            f"Forced by the {forcing.source} (code={status}); nothing was changed. Retry after "
+            "Retry-After seconds."
+            if retry
+            else f"Forced by the {forcing.source} (code={status}); nothing was changed.",
+            {"forced": True},
+        ),
+        headers=retry,
+    )
+
+
+class _FaultResponse(Response):
+    """A broken answer on purpose: the connection closed, reset, or the body cut short."""
+
+    def __init__(self, fault: str, headers: Mapping[str, str]) -> None:
+        super().__init__(b"", headers=headers)
+        self.fault = fault
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # uvicorn's receive is a method of its per-request cycle, which holds the transport;
+        # ASGI offers no portable way to drop a connection without answering.
+        cycle = getattr(receive, "__self__", None)
+        transport = getattr(cycle, "transport", None)
+        if transport is None:  # in-process (no socket): fail the call as a dropped connection
+            raise ConnectionResetError(f"the sandbox dropped the connection (fault={self.fault})")
+        if self.fault == "truncate":
+            body = b'{"data": {"note": "this body is cut short on purpose by fault=truncate"}}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send(
+                {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+            )
+        if self.fault == "reset":
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # linger 0: close sends RST instead of FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:
+            transport.close()
+        cycle.disconnected = True  # type: ignore[union-attr]  # so uvicorn sends no 500 for us
 
 
 def _raw_text(raw: bytes, limit: int = 4096) -> str | None:

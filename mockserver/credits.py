@@ -47,7 +47,7 @@ class _Findings:
 
 
 def compose(
-    store: Store,
+    ids: IdFactory,
     business: Record,
     kind: CreditKind,
     params: Mapping[str, Any],
@@ -58,7 +58,8 @@ def compose(
 ) -> Record:
     """Check ``params`` (create-request shape) against every rule and build the stored credit.
 
-    Raises ``NotFound``/``BadRequest`` listing every problem; changes nothing. ``replacing`` is
+    New child ids (line items, allocations, tags) come from ``ids``. Raises
+    ``NotFound``/``BadRequest`` listing every problem; changes nothing. ``replacing`` is
     the live credit being updated, whose allocations are given back before balances are checked.
     """
     findings = _Findings()
@@ -69,18 +70,18 @@ def compose(
         _check_metadata(item.get("metadata"), f"/line_items/{i}/metadata", findings)
         line_items.append(
             {
-                "id": item.get("_id") or store.ids.new(),
+                "id": item.get("_id") or ids.new(),
                 "account_id": account_id,
                 "amount": item["amount"],
                 "memo": item.get("memo"),
                 "metadata": item.get("metadata"),
                 "reference_number": item.get("reference_number"),
-                "tags": _tags(store, item.get("tags")),
+                "tags": _tags(ids, item.get("tags")),
             }
         )
     _check_metadata(params.get("metadata"), "/metadata", findings)
     allocations = _allocations(
-        store.ids, business, kind, params, counterparty_id, line_items, replacing, findings
+        ids, business, kind, params, counterparty_id, line_items, replacing, findings
     )
     findings.raise_any()
     date = params.get(kind.date_field)
@@ -92,7 +93,7 @@ def compose(
         "date": format_time(parse_date_time(date)) if date else created_at,  # type: ignore[arg-type]
         "line_items": line_items,
         "allocations": allocations,
-        "tags": _tags(store, params.get("tags")),
+        "tags": _tags(ids, params.get("tags")),
         "memo": params.get("memo"),
         "metadata": params.get("metadata"),
         "reference_number": params.get("reference_number"),
@@ -170,10 +171,10 @@ def _check_metadata(metadata: Any, pointer: str, findings: _Findings) -> None:
         )
 
 
-def _tags(store: Store, tags: Any) -> list[Record]:
+def _tags(ids: IdFactory, tags: Any) -> list[Record]:
     return [
         {
-            "id": tag.get("_id") or store.ids.new(),
+            "id": tag.get("_id") or ids.new(),
             "key": tag["key"],
             "value": tag["value"],
             "dimension_display_name": tag.get("dimension_display_name"),
@@ -326,13 +327,13 @@ def create(store: Store, kind: CreditKind, call: Call) -> Reply:
         now = store.now()
         if existing_id is None:
             credit = compose(
-                store, business, kind, params, credit_id=store.ids.new(), created_at=now
+                store.ids, business, kind, params, credit_id=store.ids.new(), created_at=now
             )
             store_credit(business, kind, credit, None)
             return Reply(201, {"data": render_credit(business, kind, credit)})
         existing = business[kind.collection][existing_id]
         credit = compose(
-            store,
+            store.ids,
             business,
             kind,
             params,
@@ -386,7 +387,7 @@ def update(store: Store, kind: CreditKind, call: Call) -> Reply:
                 )
             )
         credit = compose(
-            store,
+            store.ids,
             business,
             kind,
             params,

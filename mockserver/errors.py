@@ -12,10 +12,12 @@ is built in exactly one place, ``error_body``.
     ├── PayloadTooLarge         413 PayloadTooLarge
     ├── UnsupportedMediaType    415 UnsupportedMediaType
     ├── RateLimited             429 RateLimited           (+ Retry-After header)
-    └── ContractViolation       500 (no error_enum: the sandbox itself broke the contract)
+    ├── ServerError             500 (forced by a test: Prefer header or a scenario fault)
+    │   └── ContractViolation   500 (no error_enum: the sandbox itself broke the contract)
+    └── ServiceUnavailable      503 ServiceUnavailable    (forced by a test; + Retry-After)
 
-``SpecError`` and ``FixtureError`` are start-up failures (bad spec, bad fixture); they never
-reach a client.
+``SpecError``, ``FixtureError`` and ``StateFileError`` are start-up failures (bad spec, bad
+fixture, unusable state file); they never reach a client.
 """
 
 from __future__ import annotations
@@ -107,12 +109,35 @@ class RateLimited(SandboxError):
     type = "RateLimited"
 
 
-class ContractViolation(SandboxError):
-    """The sandbox's own response broke its OpenAPI document (strict mode)."""
+class ServerError(SandboxError):
+    """A 500 a test asked for; the sandbox itself is fine."""
 
     status = 500
     error_enum = None
+    type = "ServerError"
+
+
+class ContractViolation(ServerError):
+    """The sandbox's own response broke its OpenAPI document (strict mode)."""
+
     type = "SandboxContractViolation"
+
+
+class ServiceUnavailable(SandboxError):
+    status = 503
+    error_enum = "ServiceUnavailable"
+    type = "ServiceUnavailable"
+
+
+def error_class_for(status: int) -> type[SandboxError] | None:
+    """The error class answering with ``status``, found by walking the hierarchy."""
+    pending: list[type[SandboxError]] = [SandboxError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.status == status and cls is not SandboxError:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
 
 
 class SpecError(Exception):
@@ -121,6 +146,10 @@ class SpecError(Exception):
 
 class FixtureError(Exception):
     """A fixture record is invalid; names the file, the record and the JSON Pointer."""
+
+
+class StateFileError(Exception):
+    """The ``--state-file`` cannot be read or is not a sandbox state file; names the file."""
 
 
 def error_body(exc: SandboxError) -> dict[str, Any]:

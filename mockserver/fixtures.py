@@ -6,6 +6,7 @@ Pointer. Fixture credits go through the same rules as credits created over HTTP.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from .errors import FixtureError, SandboxError
 from .kinds import CUSTOMER_CREDITS, VENDOR_CREDITS, CreditKind
 from .schemas import parse_date_time
 from .spec import component_validator
-from .store import Record, Store, format_time
+from .store import IdFactory, Record, Store, format_time
 
 #: Fixture file -> (record schema in the control document, store collection), in load order.
 FIXTURE_FILES: dict[str, tuple[str, str]] = {
@@ -30,6 +31,8 @@ FIXTURE_FILES: dict[str, tuple[str, str]] = {
     "customer_credits.yaml": ("CustomerCreditFixture", "customer_credits"),
     "vendor_credits.yaml": ("VendorCreditFixture", "vendor_credits"),
 }
+#: Store collection -> its record schema in the control document.
+_SCHEMAS = {collection: schema for schema, collection in FIXTURE_FILES.values()}
 _REFERENCES = {  # collection -> (field, collection it names)
     "invoices": ("customer_id", "customers"),
     "bills": ("vendor_id", "vendors"),
@@ -67,29 +70,59 @@ def load_fixtures(store: Store, directory: str | Path, schema_document: Mapping[
     """Validate every fixture in ``directory`` and add it to ``store``; then mark it pristine."""
     directory = Path(directory)
     files = read_fixtures(directory)
-    for filename, (schema_name, collection) in FIXTURE_FILES.items():
-        validator = component_validator(schema_document, schema_name)
+    for filename, (_, collection) in FIXTURE_FILES.items():
         path = directory / filename
-        seen: set[str] = set()
         for i, record in enumerate(files[filename]):
             where = f"{path}: record {i}" + (
                 f" (id {record['id']})" if isinstance(record, dict) and "id" in record else ""
             )
-            for violation in validator.violations(record):
-                raise FixtureError(f"{where}: {violation.pointer or '/'}: {violation.message}")
-            if record["id"] in seen:
-                raise FixtureError(f"{where}: /id: the id is used by an earlier record")
-            seen.add(record["id"])
-            record = _normalise_times(record)
-            if collection == "businesses":
-                store.add_business(record)
-            elif collection in ("customer_credits", "vendor_credits"):
-                kind = CUSTOMER_CREDITS if collection == "customer_credits" else VENDOR_CREDITS
-                _add_credit(store, kind, record, where)
-            else:
-                _check_references(store, collection, record, where)
-                store.add_record(collection, record)
+            seed_record(store, collection, record, schema_document, where=where)
     store.mark_pristine()
+
+
+def seed_record(
+    store: Store,
+    collection: str,
+    record: Any,
+    schema_document: Mapping[str, Any],
+    *,
+    where: str | None = None,
+) -> Record:
+    """Validate ``record`` exactly as a fixture of ``collection`` and add it to ``store``.
+
+    ``collection`` is a store collection (``customers``, ``invoices``, ``customer_credits``, ...).
+    Raises ``FixtureError`` naming the record and the JSON Pointer of the field to fix. Returns
+    the record as stored (times normalised).
+    """
+    if collection not in _SCHEMAS:
+        raise FixtureError(
+            f"{collection!r} is not a fixture collection; use one of: {', '.join(_SCHEMAS)}"
+        )
+    if where is None:
+        where = f"{collection} record" + (
+            f" (id {record['id']})" if isinstance(record, dict) and "id" in record else ""
+        )
+    validator = component_validator(schema_document, _SCHEMAS[collection])
+    for violation in validator.violations(record):
+        raise FixtureError(f"{where}: {violation.pointer or '/'}: {violation.message}")
+    if _id_taken(store, collection, record["id"]):
+        raise FixtureError(f"{where}: /id: the id is used by an earlier record")
+    record = _normalise_times(record)
+    if collection == "businesses":
+        store.add_business(record)
+    elif collection in ("customer_credits", "vendor_credits"):
+        kind = CUSTOMER_CREDITS if collection == "customer_credits" else VENDOR_CREDITS
+        _add_credit(store, kind, record, where)
+    else:
+        _check_references(store, collection, record, where)
+        store.add_record(collection, record)
+    return record
+
+
+def _id_taken(store: Store, collection: str, record_id: str) -> bool:
+    if collection == "businesses":
+        return record_id in store.businesses
+    return any(record_id in business[collection] for business in store.businesses.values())
 
 
 def _normalise_times(record: Record) -> Record:
@@ -135,8 +168,15 @@ def _add_credit(store: Store, kind: CreditKind, record: Record, where: str) -> N
             raise FixtureError(
                 f"{where}: /external_id: {params['external_id']!r} is held by another live credit"
             )
+        # Child ids derive from the credit id, so fixtures are identical on every start.
+        child_ids = IdFactory(seed=uuid.UUID(record["id"]).int)
         credit = compose(
-            store, business, kind, params, credit_id=record["id"], created_at=record["created_at"]
+            child_ids,
+            business,
+            kind,
+            params,
+            credit_id=record["id"],
+            created_at=record["created_at"],
         )
     except SandboxError as exc:
         problem = exc.problems[0]

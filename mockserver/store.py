@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -38,16 +38,57 @@ def sortable_time(stamp: str) -> str:
 
 
 class Clock:
-    """The time every timestamp the sandbox writes comes from."""
+    """The time every timestamp the sandbox writes comes from: real, shifted, or frozen."""
+
+    def __init__(self) -> None:
+        self._frozen: datetime | None = None
+        self._offset = timedelta(0)
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        if self._frozen is not None:
+            return self._frozen
+        return datetime.now(UTC) + self._offset
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    def freeze(self, at: datetime | None = None) -> None:
+        """Stop time at ``at`` (default: now); it moves only when advanced."""
+        self._frozen = (at or self.now()).astimezone(UTC)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward (frozen or not) by ``delta``."""
+        if self._frozen is not None:
+            self._frozen += delta
+        else:
+            self._offset += delta
+
+    def real(self) -> None:
+        """Back to the wall clock."""
+        self._frozen = None
+        self._offset = timedelta(0)
 
 
 class IdFactory:
     """Random version-4 UUIDs; reproducible when given a seed."""
 
     def __init__(self, seed: int | None = None) -> None:
+        self._seed = seed
+        self._random = random.Random(seed) if seed is not None else None
+
+    @property
+    def seed(self) -> int | None:
+        return self._seed
+
+    def restart(self) -> None:
+        """Start the sequence again: a seeded factory then hands out the same ids once more."""
+        if self._random is not None:
+            self._random.seed(self._seed)
+
+    def reseed(self, seed: int | None) -> None:
+        """Start a new sequence from ``seed`` (None: random ids from now on)."""
+        self._seed = seed
         self._random = random.Random(seed) if seed is not None else None
 
     def new(self) -> str:
@@ -117,9 +158,14 @@ class Store:
             self._pristine = orjson.dumps(self.businesses)
 
     def reset(self) -> None:
-        """Back to the pristine state, by decoding it afresh (no shared mutable data)."""
+        """Back to the pristine state, by decoding it afresh (no shared mutable data).
+
+        A seeded id sequence starts again too, so the same requests after a reset get the same
+        ids; the clock is a test setting and is left as it is.
+        """
         with self.lock:
             self.businesses = orjson.loads(self._pristine)
+            self.ids.restart()
 
     def snapshot(self) -> bytes:
         with self.lock:

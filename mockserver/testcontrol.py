@@ -1,0 +1,161 @@
+"""Test controls under ``/_sandbox``: snapshot and restore, seeding, journal, clock, ids, faults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, cast
+
+import orjson
+
+from .control import state_view
+from .dispatch import Behaviour, Call, Reply
+from .errors import BadRequest, FixtureError, Problem
+from .faults import Scenarios
+from .fixtures import seed_record
+from .journal import Journal
+from .schemas import parse_date_time
+from .spec import Operation
+from .store import Store, format_time
+
+SNAPSHOT_FORMAT = "layer-sandbox-snapshot/1"
+
+
+def snapshot_document(store: Store) -> dict[str, Any]:
+    """The whole state as the JSON document ``restore`` takes back."""
+    return {"format": SNAPSHOT_FORMAT, "businesses": orjson.loads(store.snapshot())}
+
+
+def restore_document(store: Store, document: Mapping[str, Any]) -> None:
+    """Load a snapshot; one the sandbox cannot read leaves the state as it was (400)."""
+    previous = store.snapshot()
+    store.restore(orjson.dumps(document["businesses"]))
+    try:
+        state_view(store)  # renders every record: proves the snapshot is readable
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        store.restore(previous)
+        raise BadRequest(
+            Problem(
+                f"the snapshot cannot be read ({type(exc).__name__}: {exc}); pass the `data` "
+                "of GET /_sandbox/snapshot unchanged.",
+                {"location": "body", "pointer": "/businesses", "keyword": "snapshot"},
+            )
+        ) from None
+
+
+def check_rule(rule: Mapping[str, Any], operations: Mapping[str, Operation]) -> None:
+    """A scenario must name a public operation and only statuses it documents as errors."""
+    operation_id = rule.get("operation_id", "*")
+    if operation_id != "*" and operation_id not in operations:
+        raise BadRequest(
+            Problem(
+                f"operation_id {operation_id!r} is not an operation of the contract; use one of: "
+                f"*, {', '.join(sorted(operations))}.",
+                {"location": "body", "pointer": "/operation_id", "keyword": "enum"},
+            )
+        )
+    targets = operations.values() if operation_id == "*" else [operations[operation_id]]
+    for status in [rule.get("status", 503), *rule.get("statuses", [])]:
+        missing = [op.operation_id for op in targets if str(status) not in op.responses]
+        if missing:
+            raise BadRequest(
+                Problem(
+                    f"status {status} is not documented for {', '.join(missing)}; a forced "
+                    "answer must be one the contract declares.",
+                    {"location": "body", "pointer": "/status", "keyword": "documented"},
+                )
+            )
+
+
+def behaviours(
+    store: Store,
+    journal: Journal,
+    scenarios: Scenarios,
+    schema_document: Mapping[str, Any],
+    operations: Mapping[str, Operation],
+) -> dict[str, Behaviour]:
+    """Behaviours by operationId; ``operations`` are the public ones faults may target."""
+
+    def snapshot(call: Call) -> Reply:
+        return Reply(200, {"data": snapshot_document(store)})
+
+    def restore(call: Call) -> Reply:
+        restore_document(store, call.body)
+        return Reply(200, {"data": {"done": True}})
+
+    def seed(call: Call) -> Reply:
+        try:
+            record = seed_record(store, call.path["collection"], call.body, schema_document)
+        except FixtureError as exc:
+            raise BadRequest(
+                Problem(f"{exc}.", {"location": "body", "pointer": "", "keyword": "record"})
+            ) from None
+        return Reply(201, {"data": record})
+
+    def journal_list(call: Call) -> Reply:
+        entries = journal.entries(
+            operation_id=call.query.get("operation_id"),
+            status=call.query.get("status"),
+            business_id=call.query.get("business_id"),
+            off_contract=call.query.get("off_contract"),
+        )
+        return Reply(200, {"data": [e.as_dict() for e in entries]})
+
+    def journal_clear(call: Call) -> Reply:
+        cleared = len(journal.entries())
+        journal.clear()
+        return Reply(200, {"data": {"cleared": cleared}})
+
+    def clock_view() -> Reply:
+        return Reply(
+            200, {"data": {"now": format_time(store.clock.now()), "frozen": store.clock.frozen}}
+        )
+
+    def clock_change(call: Call) -> Reply:
+        body = call.body
+        action = body["action"]
+        if action == "freeze":
+            at = parse_date_time(body["at"]) if "at" in body else None
+            store.clock.freeze(at)
+        elif action == "advance":
+            if "seconds" not in body:
+                raise BadRequest(
+                    Problem(
+                        "advance needs `seconds`, how far to move the clock forward.",
+                        {"location": "body", "pointer": "/seconds", "keyword": "required"},
+                    )
+                )
+            store.clock.advance(timedelta(seconds=body["seconds"]))
+        else:
+            store.clock.real()
+        return clock_view()
+
+    def ids(call: Call) -> Reply:
+        seed = cast(int | None, call.body["seed"])
+        store.ids.reseed(seed)
+        return Reply(200, {"data": {"seed": seed}})
+
+    def faults_list(call: Call) -> Reply:
+        return Reply(200, {"data": [rule.as_dict() for rule in scenarios.rules()]})
+
+    def faults_add(call: Call) -> Reply:
+        check_rule(call.body, operations)
+        rule = scenarios.add(call.body)
+        return Reply(201, {"data": rule.as_dict()})
+
+    def faults_clear(call: Call) -> Reply:
+        return Reply(200, {"data": {"cleared": scenarios.clear()}})
+
+    return {
+        "sandbox.snapshot.get": snapshot,
+        "sandbox.restore": restore,
+        "sandbox.records.post": seed,
+        "sandbox.journal.get": journal_list,
+        "sandbox.journal.delete": journal_clear,
+        "sandbox.clock.get": lambda call: clock_view(),
+        "sandbox.clock.post": clock_change,
+        "sandbox.ids.post": ids,
+        "sandbox.faults.get": faults_list,
+        "sandbox.faults.post": faults_add,
+        "sandbox.faults.delete": faults_clear,
+    }

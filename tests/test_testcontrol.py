@@ -1,0 +1,236 @@
+"""Test controls: forced responses, scenario faults, snapshot/restore, clock, ids, seeding."""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import BUSINESS, CUSTOMER_CREDITS
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from mockserver import Config, create_app
+from mockserver.server import BackgroundServer
+
+CREATE = {
+    "customer_id": "c0000000-0000-4000-8000-000000000001",
+    "line_items": [
+        {"amount": 700, "revenue_account_identifier": {"type": "StableName", "stable_name": "SALES"}}
+    ],
+    "allocations": [{"amount": 700, "invoice_id": "e0000000-0000-4000-8000-000000000001"}],
+}
+POST_ID = "business.invoices.customer-credits.post"
+
+
+def state(client: TestClient) -> dict[str, Any]:
+    return client.get("/_sandbox/state").json()["data"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 429, 500, 503])
+def test_prefer_forces_a_documented_status_without_touching_state(
+    client: TestClient, status: int
+) -> None:
+    before = state(client)
+    response = client.post(CUSTOMER_CREDITS, json=CREATE, headers={"Prefer": f"code={status}"})
+    assert response.status_code == status
+    entry = response.json()["errors"][0]
+    assert "Forced by the Prefer header" in entry["description"]
+    assert entry["meta"] == {"forced": True}
+    if status in (429, 503):
+        assert response.headers["Retry-After"] == "1"
+    assert state(client) == before
+
+
+@pytest.mark.parametrize(
+    ("prefer", "message"),
+    [
+        ("code=418", "does not document as an error; force one of: 400, 401, 404, 413, 415, 429, 500, 503"),
+        ("code=201", "does not document as an error"),
+        ("code=abc", "must be an HTTP status number"),
+        ("colour=red", "Prefer token 'colour=red' is not understood"),
+        ("delay=-5", "must be milliseconds from 0 to 30000"),
+        ("fault=explode", "fault='explode' is not known; use one of: close, reset, truncate"),
+    ],
+)
+def test_unknown_or_undocumented_forcing_is_a_clear_400(
+    client: TestClient, prefer: str, message: str
+) -> None:
+    response = client.post(CUSTOMER_CREDITS, json=CREATE, headers={"Prefer": prefer})
+    assert response.status_code == 400
+    entry = response.json()["errors"][0]
+    assert message in entry["description"]
+    assert entry["meta"]["pointer"] == "/prefer"
+
+
+def test_prefer_delay_waits_then_answers_normally(client: TestClient) -> None:
+    started = time.monotonic()
+    response = client.get(CUSTOMER_CREDITS, headers={"Prefer": "delay=150"})
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.15
+
+
+def test_a_client_that_retries_on_503_gets_through_once(client: TestClient) -> None:
+    rule = {"operation_id": POST_ID, "fail_next": 2, "status": 503}
+    assert client.post("/_sandbox/faults", json=rule).status_code == 201
+    statuses = []
+    for _ in range(5):  # the client under test: retry on 503 and 429
+        response = client.post(CUSTOMER_CREDITS, json={**CREATE, "external_id": "retry-1"})
+        statuses.append(response.status_code)
+        if response.status_code not in (429, 503):
+            break
+    assert statuses == [503, 503, 201]
+    credits = [c for c in state(client)["customer_credits"] if c["external_id"] == "retry-1"]
+    assert len(credits) == 1
+    invoice = next(i for i in state(client)["invoices"] if i["id"].endswith("01"))
+    assert invoice["outstanding_balance"] == 45000 - 700
+    [listed] = client.get("/_sandbox/faults").json()["data"]
+    assert (listed["calls"], listed["failures"], listed["fail_next"]) == (3, 2, 0)
+    assert client.delete("/_sandbox/faults").json() == {"data": {"cleared": 1}}
+
+
+def _statuses_with_error_rate(seed: int) -> list[int]:
+    app = create_app(Config())
+    with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
+        client.post(
+            "/_sandbox/faults",
+            json={"error_rate": 0.5, "statuses": [500, 503], "seed": seed},
+        )
+        return [client.get(CUSTOMER_CREDITS).status_code for _ in range(20)]
+
+
+def test_random_errors_are_reproducible_from_the_seed() -> None:
+    first = _statuses_with_error_rate(7)
+    assert first == _statuses_with_error_rate(7)
+    assert {200, 500, 503} <= set(first)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"operation_id": "nope"}, "'nope' is not an operation of the contract"),
+        ({"operation_id": "whoami.get", "status": 404}, "status 404 is not documented for whoami.get"),
+        ({"error_rate": 2}, "must be at most 1"),
+    ],
+)
+def test_bad_scenario_rules_are_rejected(
+    client: TestClient, rule: dict[str, Any], message: str
+) -> None:
+    response = client.post("/_sandbox/faults", json=rule)
+    assert response.status_code == 400
+    assert message in response.json()["errors"][0]["description"]
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[Starlette, str]]:
+    app = create_app(Config())
+    with BackgroundServer(app) as server:
+        yield app, server.url
+
+
+@pytest.mark.parametrize("fault", ["close", "reset", "truncate"])
+def test_faults_break_the_connection_and_change_nothing(
+    served: tuple[Starlette, str], fault: str
+) -> None:
+    app, url = served
+    before = app.state.sandbox.store.snapshot()
+    with httpx.Client(base_url=url, headers={"Authorization": "Bearer t"}) as client:
+        with pytest.raises(httpx.TransportError):
+            client.post(CUSTOMER_CREDITS, json=CREATE, headers={"Prefer": f"fault={fault}"})
+        # The server is still there, and nothing was stored.
+        assert client.get(CUSTOMER_CREDITS).status_code == 200
+    assert app.state.sandbox.store.snapshot() == before
+
+
+def test_snapshot_changes_restore_is_byte_for_byte(client: TestClient) -> None:
+    snapshot = client.get("/_sandbox/snapshot")
+    client.post(CUSTOMER_CREDITS, json=CREATE)
+    client.delete(f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001")
+    assert client.get("/_sandbox/snapshot").content != snapshot.content
+    assert client.post("/_sandbox/restore", json=snapshot.json()["data"]).status_code == 200
+    assert client.get("/_sandbox/snapshot").content == snapshot.content
+
+
+def test_an_unreadable_snapshot_is_a_400_and_changes_nothing(client: TestClient) -> None:
+    before = client.get("/_sandbox/snapshot").content
+    broken = {"format": "layer-sandbox-snapshot/1", "businesses": {BUSINESS: {"business": {}}}}
+    assert client.post("/_sandbox/restore", json=broken).status_code == 400
+    garbage = client.get("/_sandbox/snapshot").json()["data"]
+    garbage["businesses"][BUSINESS]["customer_credits"] = {"x": {"id": "x"}}
+    response = client.post("/_sandbox/restore", json=garbage)
+    assert response.status_code == 400
+    assert "the snapshot cannot be read" in response.json()["errors"][0]["description"]
+    assert client.get("/_sandbox/snapshot").content == before
+
+
+def _run_twice_with_frozen_clock_and_seed() -> list[bytes]:
+    app = create_app(Config())
+    bodies = []
+    with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
+        client.post("/_sandbox/clock", json={"action": "freeze", "at": "2024-06-01T12:00:00Z"})
+        client.post("/_sandbox/ids", json={"seed": 42})
+        for _ in range(2):
+            client.post("/_sandbox/reset")
+            created = client.post(CUSTOMER_CREDITS, json=CREATE).content
+            listed = client.get(CUSTOMER_CREDITS).content
+            bodies.append(created + listed)
+    return bodies
+
+
+def test_frozen_clock_and_seed_make_runs_identical() -> None:
+    first = _run_twice_with_frozen_clock_and_seed()
+    assert first[0] == first[1]  # reset restarts the id sequence
+    assert first == _run_twice_with_frozen_clock_and_seed()  # and a new sandbox gives the same
+    assert b'"created_at":"2024-06-01T12:00:00Z"' in first[0]
+
+
+def test_clock_advance_moves_timestamps(client: TestClient) -> None:
+    client.post("/_sandbox/clock", json={"action": "freeze", "at": "2024-06-01T12:00:00Z"})
+    try:
+        created = client.post(CUSTOMER_CREDITS, json=CREATE).json()["data"]
+        client.post("/_sandbox/clock", json={"action": "advance", "seconds": 3600})
+        url = f"{CUSTOMER_CREDITS}/{created['id']}"
+        updated = client.patch(url, json={"memo": "later"}).json()["data"]
+        assert (created["created_at"], updated["updated_at"]) == (
+            "2024-06-01T12:00:00Z",
+            "2024-06-01T13:00:00Z",
+        )
+        assert client.post("/_sandbox/clock", json={"action": "advance"}).status_code == 400
+    finally:
+        assert client.post("/_sandbox/clock", json={"action": "real"}).json()["data"]["frozen"] is False
+
+
+def test_seeded_records_are_validated_and_usable(client: TestClient) -> None:
+    customer = {
+        "id": "c0000000-0000-4000-8000-000000000099",
+        "business_id": BUSINESS,
+        "external_id": "cust-099",
+        "individual_name": None,
+        "company_name": "Seeded Ltd",
+        "email": None,
+        "mobile_phone": None,
+        "office_phone": None,
+        "address_string": None,
+        "memo": None,
+        "status": "ACTIVE",
+    }
+    assert client.post("/_sandbox/records/customers", json=customer).status_code == 201
+    body = {**CREATE, "customer_external_id": "cust-099", "allocations": []}
+    del body["customer_id"]
+    assert client.post(CUSTOMER_CREDITS, json=body).status_code == 201
+    duplicate = client.post("/_sandbox/records/customers", json=customer)
+    assert duplicate.status_code == 400
+    assert "/id: the id is used by an earlier record" in duplicate.json()["errors"][0]["description"]
+    broken = client.post("/_sandbox/records/customers", json={**customer, "id": "x"})
+    assert "/id: must be a valid uuid" in broken.json()["errors"][0]["description"]
+
+
+def test_journal_lists_filters_and_clears(client: TestClient) -> None:
+    client.delete("/_sandbox/journal")
+    client.get(CUSTOMER_CREDITS)
+    client.post(CUSTOMER_CREDITS, json={"line_items": []})
+    rejected = client.get("/_sandbox/journal", params={"off_contract": "true"}).json()["data"]
+    assert [(e["operation_id"], e["status"]) for e in rejected] == [(POST_ID, 400)]
+    assert rejected[0]["response_body"]["errors"]
+    assert client.delete("/_sandbox/journal").json() == {"data": {"cleared": 2}}
+    assert client.get("/_sandbox/journal").json() == {"data": []}
