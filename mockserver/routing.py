@@ -47,7 +47,8 @@ class Router:
         the wrong method.
         """
         params: dict[str, str] = {}
-        node = _walk(self._root, [unquote(s) for s in _segments(raw_path)], params)
+        segments = [unquote(s) if "%" in s else s for s in _segments(raw_path)]
+        node = _walk(self._root, segments, 0, params)
         if node is None:
             raise NotFound(
                 f"No operation is served at {unquote(raw_path)}; "
@@ -63,18 +64,18 @@ def _segments(path: str) -> list[str]:
     return path.strip("/").split("/") if path.strip("/") else []
 
 
-def _walk(node: _Node, segments: list[str], params: dict[str, str]) -> _Node | None:
-    if not segments:
+def _walk(node: _Node, segments: list[str], at: int, params: dict[str, str]) -> _Node | None:
+    if at == len(segments):
         return node if node.methods else None
-    head, rest = segments[0], segments[1:]
+    head = segments[at]
     child = node.static.get(head)
     if child is not None:
-        found = _walk(child, rest, params)
+        found = _walk(child, segments, at + 1, params)
         if found is not None:
             return found
     if node.param is not None and head:
         name, child = node.param
-        found = _walk(child, rest, params)
+        found = _walk(child, segments, at + 1, params)
         if found is not None:
             params[name] = head
             return found

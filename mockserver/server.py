@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp
 
+from .protocols import uvicorn_options
+
 if TYPE_CHECKING:
     import uvicorn
 
@@ -65,6 +67,10 @@ class BackgroundServer:
                 f"cannot listen on {self.host}:{self.port} ({exc}); pick another port or use 0"
             ) from exc
         self.port = sock.getsockname()[1]
+        # A sandbox app gets the HTTP protocols `mockserver serve` uses (unreadable requests
+        # answered in Layer's envelope, capped request heads).
+        sandbox = getattr(getattr(self.app, "state", None), "sandbox", None)
+        options = uvicorn_options(sandbox.config) if sandbox is not None else {}
         # log_config=None: leave the host process's logging set-up alone.
         config = uvicorn.Config(
             self.app,
@@ -72,6 +78,7 @@ class BackgroundServer:
             log_level=self.log_level,
             access_log=False,
             lifespan="off",
+            **options,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(

@@ -91,6 +91,15 @@ class Spec:
         return {op.operation_id: op for op in self.operations}
 
 
+#: libyaml's parser when PyYAML was built with it: the same documents, parsed ten times faster.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, with libyaml when available (start-up time is mostly YAML parsing)."""
+    return yaml.load(text, Loader=_YAML_LOADER)
+
+
 def read_document(path: str | Path) -> dict[str, Any]:
     """Parse a YAML or JSON OpenAPI document."""
     path = Path(path)
@@ -99,7 +108,7 @@ def read_document(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the OpenAPI document: {exc.strerror}") from exc
     try:
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        document = json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: not valid YAML/JSON: {exc}") from exc
     if not isinstance(document, dict):

@@ -9,8 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -123,11 +122,9 @@ class Store:
         self.businesses: dict[str, Record] = {}
         self._pristine = orjson.dumps(self.businesses)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[Any]:
         """Hold the lock; callers check everything before changing anything."""
-        with self.lock:
-            yield
+        return self.lock  # the lock itself: a generator-based context manager costs 1-2 us
 
     def now(self) -> str:
         return format_time(self.clock.now())

@@ -14,12 +14,15 @@ from urllib.parse import parse_qsl
 import orjson
 
 from .errors import BadRequest, ContractViolation, Problem, UnsupportedMediaType
+from .limits import MAX_JSON_DEPTH, nul_problems, too_deep
 from .schemas import Validator, Violation, _escape
 from .spec import FORM, JSON, Operation, Parameter
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _BOOLEANS = {"true": True, "false": False}
+#: Longer digit strings stay strings (a `type` violation): int() refuses past 4300 digits.
+_MAX_INTEGER_DIGITS = 100
 
 
 def problem(location: str, violation: Violation, prefix: str = "") -> Problem:
@@ -46,6 +49,7 @@ def parse_parameters(
     seen: dict[str, list[str]] = {}
     for name, value in query:
         seen.setdefault(name, []).append(value)
+    problems.extend(nul_problems({name: "".join(v) for name, v in seen.items()}, "query"))
     declared_query = {p.name for p in op.parameters if p.location == "query"}
     for name in seen:
         if name not in declared_query:
@@ -95,7 +99,7 @@ def parse_parameters(
 def _coerce(param: Parameter, raw: str) -> Any:
     # A value that does not coerce stays a string, so the validator reports a `type` violation.
     kind = param.scalar_type
-    if kind == "integer" and _INTEGER.match(raw):
+    if kind == "integer" and _INTEGER.match(raw) and len(raw) <= _MAX_INTEGER_DIGITS:
         return int(raw)
     if kind == "number" and _NUMBER.match(raw):
         return float(raw)
@@ -153,15 +157,28 @@ _MALFORMED = object()
 def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
     if media_type == JSON:
         try:
-            return orjson.loads(raw)
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             problems.append(
                 Problem(
-                    f"the body is not valid JSON ({exc}); send a JSON object encoded as UTF-8.",
+                    f"the body is not valid JSON ({_json_error(raw, exc)}); send a JSON object "
+                    "encoded as UTF-8.",
                     {"location": "body", "pointer": "", "keyword": "json"},
                 )
             )
             return _MALFORMED
+        deep = too_deep(body)
+        if deep is not None:
+            problems.append(
+                Problem(
+                    f"body {deep}: JSON is nested more than {MAX_JSON_DEPTH} levels deep here; "
+                    "flatten the body.",
+                    {"location": "body", "pointer": deep, "keyword": "maxDepth"},
+                )
+            )
+            return _MALFORMED
+        problems.extend(nul_problems(body))
+        return body
     if media_type == FORM:
         try:
             text = raw.decode("utf-8")
@@ -187,6 +204,24 @@ def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
         )
         return _MALFORMED
     raise AssertionError(media_type)  # compile_spec admits no other media type
+
+
+def _json_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    """What is wrong with a body orjson refused, said the way a client can fix it."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"byte 0x{raw[bad.start]:02x} at offset {bad.start} is not valid UTF-8"
+    literal = _NON_FINITE.match(raw, max(exc.pos - 1, 0)) or _NON_FINITE.match(raw, exc.pos)
+    if literal is not None:
+        return (
+            f"{literal.group().decode()} at offset {literal.start()} is not a JSON number; "
+            "send a finite number"
+        )
+    return str(exc)
+
+
+_NON_FINITE = re.compile(rb"-?(NaN|Infinity)")
 
 
 def raise_if(problems: list[Problem]) -> None:

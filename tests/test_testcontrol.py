@@ -234,3 +234,26 @@ def test_journal_lists_filters_and_clears(client: TestClient) -> None:
     assert rejected[0]["response_body"]["errors"]
     assert client.delete("/_sandbox/journal").json() == {"data": {"cleared": 2}}
     assert client.get("/_sandbox/journal").json() == {"data": []}
+
+
+def test_faults_can_be_configured_at_start_up() -> None:
+    rule = {"operation_id": POST_ID, "fail_next": 1, "status": 500}
+    app = create_app(Config(faults=(rule,)))
+    with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
+        assert client.post(CUSTOMER_CREDITS, json=CREATE).status_code == 500
+        assert client.post(CUSTOMER_CREDITS, json=CREATE).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"fail_next": -1}, "fault rule 0 ({'fail_next': -1}): /fail_next: must be at least 0"),
+        ({"operation_id": "x"}, "'x' is not an operation of the contract"),
+    ],
+)
+def test_a_bad_configured_fault_stops_start_up(rule: dict[str, Any], message: str) -> None:
+    from mockserver.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        create_app(Config(faults=(rule,)))
+    assert message in str(caught.value)

@@ -1,0 +1,51 @@
+"""Every example of the README's "pytest plugin" section runs, as a project of its own."""
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def plugin_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("\n## pytest plugin\n")
+    end = text.index("\n## ", start + 1)
+    return text[start:end]
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", plugin_section(), re.DOTALL)
+
+
+def example_files() -> dict[str, str]:
+    """The python and toml blocks, each named by its first line (``# tests/test_x.py``)."""
+    files = {}
+    for block in blocks("python") + blocks("toml"):
+        first, _, _ = block.partition("\n")
+        assert re.fullmatch(r"# [\w/.]+\.(py|toml)", first), f"name the file first: {first!r}"
+        files[first[2:]] = block
+    return files
+
+
+def test_the_readme_examples_pass(pytester: pytest.Pytester) -> None:
+    files = example_files()
+    for name, content in files.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    [command] = [line for line in "\n".join(blocks("sh")).splitlines() if line.startswith("pytest")]
+    result = pytester.runpytest_inprocess(*shlex.split(command)[1:])
+    tests = sum(content.count("\ndef test_") for content in files.values())
+    assert tests == 5
+    result.assert_outcomes(passed=tests)
+    # The report excerpt in the README is the report of exactly these examples.
+    [excerpt] = blocks("json")
+    report = json.loads((pytester.path / "contract-coverage.json").read_text())
+    assert json.loads(excerpt) == {"summary": report["summary"]}
+    result.stdout.fnmatch_lines(["*layer sandbox contract coverage*", "operations exercised: *"])

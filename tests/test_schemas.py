@@ -1,0 +1,198 @@
+"""The fast validator (jsonschema-rs) and the detailed one (jsonschema) always agree.
+
+Every request and response is first checked by the compiled fast validator; jsonschema only
+explains what it rejects. So the fast path must never accept what jsonschema rejects, and for
+the custom formats it must give exactly the same verdict, on tricky values too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mockserver import load_spec
+from mockserver.config import BUILTIN_CONTROL_SPEC, BUILTIN_SPEC
+from mockserver.schemas import Validator, _violations
+
+UUIDS = [
+    "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+    "3C90C3CC-0D44-4B50-8888-8DD25736052A",
+    "3c90c3cc-0d44-4b50-8888-8dd25736052a\n",  # Python's $ matches before a final newline
+    "\n3c90c3cc-0d44-4b50-8888-8dd25736052a",
+    "3c90c3cc0d444b5088888dd25736052a",
+    "{3c90c3cc-0d44-4b50-8888-8dd25736052a}",
+    "urn:uuid:3c90c3cc-0d44-4b50-8888-8dd25736052a",
+    "3c90c3cc-0d44-4b50-8888-8dd25736052g",
+    "3c90c3cc-0d44-4b50-8888-8dd25736052",
+    "3c90c3cc-0d44-4b50-8888-8dd25736052aa",
+    "\uff13c90c3cc-0d44-4b50-8888-8dd25736052a",  # fullwidth digit three
+    "",
+]
+DATES = [
+    "2024-01-31",
+    "2024-02-29",  # leap day
+    "2023-02-29",
+    "2100-02-29",  # not a leap year
+    "2000-02-29",
+    "2024-04-31",
+    "2024-06-30",
+    "2024-12-31",
+    "2024-13-01",
+    "2024-00-10",
+    "2024-01-00",
+    "0000-01-01",
+    "0001-01-01",
+    "0999-12-31",
+    "9999-12-31",
+    "2024-1-01",
+    "2024-01-01\n",
+    "2024-01-01T00:00:00Z",
+    "\uff12\uff10\uff12\uff14-01-01",  # fullwidth digits
+    "\u0662\u0660\u0662\u0664-\u0660\u0661-\u0660\u0661",  # Arabic-Indic: Python's \d matches
+    "20240101",
+    "",
+]
+DATE_TIMES = [
+    "2024-01-31T09:30:00Z",
+    "2024-01-31t09:30:00z",
+    "2024-01-31T09:30:00.5Z",
+    "2024-01-31T09:30:00.123456Z",
+    "2024-01-31T09:30:00.123456789Z",
+    "2024-01-31T09:30:00.1234567890123Z",
+    "2024-01-31T09:30:00+05:30",
+    "2024-01-31T09:30:00-00:00",
+    "2024-01-31T09:30:00+23:59",
+    "2024-01-31T09:30:00+24:00",
+    "2024-01-31T09:30:00+05:60",
+    "2024-02-29T00:00:00Z",
+    "2023-02-29T00:00:00Z",
+    "2024-04-31T00:00:00Z",
+    "2024-01-31T24:00:00Z",
+    "2024-01-31T23:60:00Z",
+    "2024-01-31T23:59:60Z",  # leap second
+    "2024-01-31 09:30:00Z",
+    "2024-01-31T09:30:00",
+    "2024-01-31T09:30Z",
+    "2024-01-31T09:30:00.Z",
+    "2024-01-31T09:30:00Z\n",
+    "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+    "0001-01-01T00:00:00-01:00",
+    "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
+    "9999-12-31T23:59:59Z",
+    "0999-06-01T12:00:00Z",
+    "2024-01-31",
+    "",
+]
+INTEGERS: list[Any] = [
+    0,
+    2**31 - 1,
+    2**31,
+    -(2**31),
+    -(2**31) - 1,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    10**30,
+    True,
+    1.0,
+    2.0**31,
+    2.0**63,
+    1e30,
+    -1e30,
+    1.5,
+]
+OTHERS: list[Any] = [None, 5, 1.5, True, [], {}, "x"]
+
+
+def agree(schema: dict[str, Any], value: Any) -> None:
+    validator = Validator(schema)
+    detailed = validator.detailed()
+    fast = validator.accepts_fast(value)
+    assert not (fast and not detailed.is_valid(value)), (schema, value)
+    assert validator.is_valid(value) == detailed.is_valid(value), (schema, value)
+    expected = sorted(
+        (v for error in detailed.iter_errors(value) for v in _violations(error)),
+        key=lambda v: v.pointer,
+    )
+    assert validator.violations(value) == expected, (schema, value)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "values"),
+    [("uuid", UUIDS), ("date", DATES), ("date-time", DATE_TIMES)],
+)
+def test_string_formats_give_the_detailed_verdict_on_the_fast_path(
+    fmt: str, values: list[Any]
+) -> None:
+    validator = Validator({"format": fmt})
+    for value in [*values, *OTHERS]:
+        # Exactly the same verdict, not only a stricter one: valid values never take the
+        # slow path.
+        assert validator.accepts_fast(value) == validator.detailed().is_valid(value), value
+        agree({"format": fmt}, value)
+        agree({"type": ["string", "null"], "format": fmt, "maxLength": 40}, value)
+
+
+@pytest.mark.parametrize("fmt", ["int32", "int64"])
+def test_integer_formats_never_accept_what_the_detailed_validator_rejects(fmt: str) -> None:
+    for value in [*INTEGERS, *OTHERS]:
+        agree({"format": fmt}, value)
+        agree({"type": "integer", "format": fmt, "minimum": 0}, value)
+        agree({"type": ["integer", "null"], "format": fmt}, value)
+
+
+def test_keywords_next_to_a_format_keep_their_own_meaning() -> None:
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "when"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid", "pattern": "^3c"},
+            "when": {"anyOf": [{"type": "null"}, {"type": "string", "format": "date-time"}]},
+            "count": {"type": "integer", "format": "int32", "maximum": 10},
+            "format": {"type": "string", "enum": ["a", "b"]},  # a property named like a keyword
+        },
+    }
+    good = {"id": UUIDS[0], "when": DATE_TIMES[0], "count": 3, "format": "a"}
+    assert Validator(schema).accepts_fast(good)
+    for value in [
+        good,
+        {**good, "id": "4c90c3cc-0d44-4b50-8888-8dd25736052a"},
+        {**good, "id": UUIDS[2]},
+        {**good, "when": None},
+        {**good, "when": "2023-02-29T00:00:00Z"},
+        {**good, "count": 11},
+        {**good, "count": 2**31},
+        {**good, "format": "c"},
+        {**good, "extra": 1},
+        {"when": 5},
+        [],
+    ]:
+        agree(schema, value)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.from_regex(
+        r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,12})?"
+        r"([Zz]|[+-][0-9]{2}:[0-9]{2})?)?\n?\Z"
+    )
+)
+def test_generated_dates_and_times_get_one_verdict(value: str) -> None:
+    for fmt in ("date", "date-time"):
+        validator = Validator({"format": fmt})
+        assert validator.accepts_fast(value) == validator.detailed().is_valid(value), value
+
+
+def test_every_validator_of_the_built_in_documents_compiles_for_the_fast_path() -> None:
+    for path in (BUILTIN_SPEC, BUILTIN_CONTROL_SPEC):
+        for op in load_spec(path).operations:
+            validators = [p.validator for p in op.parameters]
+            validators += list(op.body.media_types.values()) if op.body else []
+            validators += [v for r in op.responses.values() for v in r.media_types.values()]
+            for validator in validators:
+                assert validator.fast_compiled, (op.operation_id, validator.schema)
