@@ -19,10 +19,8 @@ Targets (issue 4): under 2 ms per test in-process, under 5 ms over a socket.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import os
-import pstats
 import statistics
 import subprocess
 import sys
@@ -138,7 +136,11 @@ def direct(n: int, profile: bool) -> dict[str, float]:
 
             for _ in range(50):
                 one_test()
-            profiler = cProfile.Profile() if profile and mode == "inprocess" else None
+            profiler = None
+            if profile and mode == "inprocess":
+                import cProfile  # only here: a bench/profile.py would shadow the stdlib module
+
+                profiler = cProfile.Profile()
             started = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
@@ -149,6 +151,8 @@ def direct(n: int, profile: bool) -> dict[str, float]:
             out[mode] = (time.perf_counter() - started) / n * 1000
             if profiler is not None:
                 print("\nWhere the fixture's own time goes (in-process, cProfile, top 12):")
+                import pstats
+
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(12)
     return out
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mockserver import Config, Sandbox, create_app  # noqa: E402
-from mockserver.dispatch import Call  # noqa: E402
+from mockserver import Config, Sandbox, create_app
+from mockserver.dispatch import Call
 
 BUSINESS = "b0000000-0000-4000-8000-000000000001"
 CUSTOMERS = [f"c0000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3)]

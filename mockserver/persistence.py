@@ -38,6 +38,12 @@ class StateFile:
 
         Raises ``StateFileError`` naming the file and what is wrong when it cannot be used.
         """
+        directory = self.path.parent
+        if not directory.is_dir():  # found now rather than at the first save, on shutdown
+            raise StateFileError(
+                f"{self.path}: the directory {directory} does not exist; create it or choose "
+                "another --state-file."
+            )
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

@@ -14,6 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 import jsonschema_rs
+import orjson
 
 from .errors import SpecError
 
@@ -201,13 +202,7 @@ class Validator:
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
-        self._fast: jsonschema_rs.Validator | None
-        try:
-            self._fast = jsonschema_rs.Draft7Validator(
-                fast_schema(schema), formats=_FAST_FORMATS, validate_formats=True
-            )
-        except Exception:  # e.g. a pattern Rust's regex syntax does not take: jsonschema only
-            self._fast = None
+        self._fast = _compiled(schema)
         self._detailed: jsonschema.Draft7Validator | None = None
 
     @property
@@ -241,6 +236,34 @@ class Validator:
             return []
         found = [v for error in self.detailed().iter_errors(instance) for v in _violations(error)]
         return sorted(found, key=lambda v: v.pointer)
+
+
+#: Compiled fast validators by schema (canonical JSON). A document inlines the same components
+#: into many operations, and lint and fixtures compile them again: start-up compiled 471
+#: validators, of which few are different.
+_COMPILED: dict[bytes, jsonschema_rs.Validator | None] = {}
+_COMPILED_LIMIT = 2048
+
+
+def _compiled(schema: dict[str, Any]) -> jsonschema_rs.Validator | None:
+    try:
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not JSON (a YAML date in an enum, say): compile it, keep nothing
+        key = None
+    if key is not None and key in _COMPILED:
+        return _COMPILED[key]
+    fast: jsonschema_rs.Validator | None
+    try:
+        fast = jsonschema_rs.Draft7Validator(
+            fast_schema(schema), formats=_FAST_FORMATS, validate_formats=True
+        )
+    except Exception:  # e.g. a pattern Rust's regex syntax does not take: jsonschema only
+        fast = None
+    if key is not None:
+        if len(_COMPILED) >= _COMPILED_LIMIT:
+            _COMPILED.clear()
+        _COMPILED[key] = fast
+    return fast
 
 
 #: Formats jsonschema-rs checks by calling back into the exact functions jsonschema uses.

@@ -1,10 +1,9 @@
 """The request journal records what each call asked and got, within its cap."""
 
+from conftest import CUSTOMER_CREDITS
 from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
-
-from conftest import CUSTOMER_CREDITS
 
 
 def test_journal_records_operation_status_and_bodies() -> None:

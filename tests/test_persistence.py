@@ -185,6 +185,13 @@ def test_a_corrupt_state_file_stops_start_up_naming_the_file(
     assert message.endswith("restore a good copy, or delete it to start from the fixtures.")
 
 
+def test_a_state_file_in_a_missing_directory_stops_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "state.json"
+
+    with pytest.raises(StateFileError, match=r"the directory .* does not exist; create it"):
+        create_app(Config(state_file=path))
+
+
 def test_the_cli_refuses_to_start_on_a_corrupt_state_file(state_file: Path) -> None:
     state_file.parent.mkdir()
     state_file.write_bytes(b"\x00\x01 torn")

@@ -3,6 +3,9 @@
 import json
 from importlib.metadata import entry_points
 
+# In-process pytester runs drop the modules they imported first. httpx imports httpcore lazily
+# and maps its errors by class, so httpcore is imported here, once for the whole session.
+import httpcore  # noqa: F401
 import pytest
 
 from mockserver.config import BUILTIN_SPEC

@@ -5,6 +5,9 @@ import re
 import shlex
 from pathlib import Path
 
+# In-process pytester runs drop the modules they imported first. httpx imports httpcore lazily
+# and maps its errors by class, so httpcore is imported here, once for the whole session.
+import httpcore  # noqa: F401
 import pytest
 
 pytest_plugins = ["pytester"]
