@@ -36,7 +36,7 @@ from .errors import (
     error_body,
     error_class_for,
 )
-from .faults import Forcing, Scenarios, parse_prefer
+from .faults import Forcing, Scenario, Scenarios, parse_prefer
 from .fixtures import load_fixtures
 from .journal import Journal
 from .limits import check_request_head, query_items
@@ -45,7 +45,7 @@ from .ratelimit import RateLimiter
 from .routing import Router
 from .spec import Operation, Spec, compile_spec, component_validator, load_spec, read_document
 from .store import IdFactory, Store
-from .validation import check_response, parse_body, parse_parameters, raise_if
+from .validation import check_response, parse_body, parse_parameters, problem, raise_if
 
 log = logging.getLogger("mockserver")
 #: Requests under this prefix drive the sandbox; they are not part of Layer's contract.
@@ -100,7 +100,10 @@ class Sandbox:
             ),
         }
         for i, rule in enumerate(config.faults):
-            self._add_configured_fault(i, rule)
+            try:
+                self.add_fault(rule)
+            except BadRequest as exc:
+                raise SpecError(f"fault rule {i} ({dict(rule)}): {exc}") from None
         missing = [op.operation_id for op in operations if op.operation_id not in self.behaviours]
         if missing:
             raise SpecError(
@@ -109,17 +112,14 @@ class Sandbox:
         self.spec_json = orjson.dumps(self.spec.document)
         self.control_spec_json = orjson.dumps(self.control_spec.document)
 
-    def _add_configured_fault(self, index: int, rule: Mapping[str, Any]) -> None:
-        where = f"fault rule {index} ({dict(rule)})"
-        for violation in component_validator(self.control_spec.document, "ScenarioRule").violations(
+    def add_fault(self, rule: Mapping[str, Any]) -> Scenario:
+        """Add a scenario fault rule, checked as ``POST /_sandbox/faults`` checks it."""
+        violations = component_validator(self.control_spec.document, "ScenarioRule").violations(
             rule
-        ):
-            raise SpecError(f"{where}: {violation.pointer or '/'}: {violation.message}")
-        try:
-            testcontrol.check_rule(rule, self.spec.by_id())
-        except SandboxError as exc:
-            raise SpecError(f"{where}: {exc}") from None
-        self.scenarios.add(rule)
+        )
+        raise_if([problem("body", v) for v in violations])
+        testcontrol.check_rule(rule, self.spec.by_id())
+        return self.scenarios.add(rule)
 
     def describe(self) -> str:
         businesses = len(self.store.businesses)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -20,12 +21,14 @@ from .app import Sandbox, create_app
 from .config import Config
 from .control import state_view
 from .coverage import ContractCoverage
-from .errors import ContractViolation, FixtureError, error_body
+from .errors import ContractViolation, FixtureError, SandboxError, error_body
 from .fixtures import seed_record
 from .journal import Entry
 from .ratelimit import RateLimiter
+from .schemas import parse_date_time
 from .server import BackgroundServer
 from .store import Record
+from .testcontrol import restore_document, snapshot_document
 from .transport import ASGITransport
 from .validation import check_response
 
@@ -234,6 +237,48 @@ class LayerSandbox:
         except FixtureError as exc:  # the message says it all; the loader's frames do not help
             raise FixtureError(str(exc)) from None
         return dict(stored)
+
+    # -- test controls (the same as the /_sandbox endpoints; undone by the next test's reset)
+
+    def freeze_time(self, at: datetime | str | None = None) -> None:
+        """Stop the sandbox's clock at ``at`` (default now); timestamps it writes use it."""
+        when = parse_date_time(at) if isinstance(at, str) else at
+        if isinstance(at, str) and when is None:
+            raise ValueError(f"{at!r} is not an RFC 3339 date-time such as 2024-06-01T12:00:00Z")
+        self.harness.sandbox.store.clock.freeze(when)
+
+    def advance_time(self, seconds: float = 0, **delta: float) -> None:
+        """Move the clock forward: ``advance_time(90)`` or ``advance_time(days=1)``."""
+        self.harness.sandbox.store.clock.advance(timedelta(seconds=seconds, **delta))
+
+    def real_time(self) -> None:
+        self.harness.sandbox.store.clock.real()
+
+    def seed_ids(self, seed: int | None) -> None:
+        """Generated ids follow ``seed`` from now on (None: random)."""
+        self.harness.sandbox.store.ids.reseed(seed)
+
+    def fail_next(self, operation_id: str = "*", times: int = 1, status: int = 503) -> None:
+        """The next ``times`` calls of ``operation_id`` answer ``status`` and change nothing."""
+        self.add_fault(operation_id=operation_id, fail_next=times, status=status)
+
+    def add_fault(self, **rule: Any) -> dict[str, Any]:
+        """A scenario fault rule, as for ``POST /_sandbox/faults`` (error_rate, latency_ms...)."""
+        __tracebackhide__ = True
+        try:
+            return self.harness.sandbox.add_fault(rule).as_dict()
+        except SandboxError as exc:
+            raise ValueError(str(exc)) from None
+
+    def clear_faults(self) -> None:
+        self.harness.sandbox.scenarios.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state, as ``GET /_sandbox/snapshot`` gives it."""
+        return snapshot_document(self.harness.sandbox.store)
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        restore_document(self.harness.sandbox.store, snapshot)
 
     def add_customer(self, **fields: Any) -> Record:
         __tracebackhide__ = True

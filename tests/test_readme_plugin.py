@@ -45,7 +45,7 @@ def test_the_readme_examples_pass(pytester: pytest.Pytester) -> None:
     [command] = [line for line in "\n".join(blocks("sh")).splitlines() if line.startswith("pytest")]
     result = pytester.runpytest_inprocess(*shlex.split(command)[1:])
     tests = sum(content.count("\ndef test_") for content in files.values())
-    assert tests == 5
+    assert tests == 6
     result.assert_outcomes(passed=tests)
     # The report excerpt in the README is the report of exactly these examples.
     [excerpt] = blocks("json")

@@ -16,7 +16,10 @@ from mockserver.server import BackgroundServer
 CREATE = {
     "customer_id": "c0000000-0000-4000-8000-000000000001",
     "line_items": [
-        {"amount": 700, "revenue_account_identifier": {"type": "StableName", "stable_name": "SALES"}}
+        {
+            "amount": 700,
+            "revenue_account_identifier": {"type": "StableName", "stable_name": "SALES"},
+        }
     ],
     "allocations": [{"amount": 700, "invoice_id": "e0000000-0000-4000-8000-000000000001"}],
 }
@@ -45,7 +48,10 @@ def test_prefer_forces_a_documented_status_without_touching_state(
 @pytest.mark.parametrize(
     ("prefer", "message"),
     [
-        ("code=418", "does not document as an error; force one of: 400, 401, 404, 413, 415, 429, 500, 503"),
+        (
+            "code=418",
+            "does not document as an error; force one of: 400, 401, 404, 413, 415, 429, 500, 503",
+        ),
         ("code=201", "does not document as an error"),
         ("code=abc", "must be an HTTP status number"),
         ("colour=red", "Prefer token 'colour=red' is not understood"),
@@ -109,7 +115,10 @@ def test_random_errors_are_reproducible_from_the_seed() -> None:
     ("rule", "message"),
     [
         ({"operation_id": "nope"}, "'nope' is not an operation of the contract"),
-        ({"operation_id": "whoami.get", "status": 404}, "status 404 is not documented for whoami.get"),
+        (
+            {"operation_id": "whoami.get", "status": 404},
+            "status 404 is not documented for whoami.get",
+        ),
         ({"error_rate": 2}, "must be at most 1"),
     ],
 )
@@ -197,7 +206,10 @@ def test_clock_advance_moves_timestamps(client: TestClient) -> None:
         )
         assert client.post("/_sandbox/clock", json={"action": "advance"}).status_code == 400
     finally:
-        assert client.post("/_sandbox/clock", json={"action": "real"}).json()["data"]["frozen"] is False
+        assert (
+            client.post("/_sandbox/clock", json={"action": "real"}).json()["data"]["frozen"]
+            is False
+        )
 
 
 def test_seeded_records_are_validated_and_usable(client: TestClient) -> None:
@@ -220,7 +232,9 @@ def test_seeded_records_are_validated_and_usable(client: TestClient) -> None:
     assert client.post(CUSTOMER_CREDITS, json=body).status_code == 201
     duplicate = client.post("/_sandbox/records/customers", json=customer)
     assert duplicate.status_code == 400
-    assert "/id: the id is used by an earlier record" in duplicate.json()["errors"][0]["description"]
+    assert (
+        "/id: the id is used by an earlier record" in duplicate.json()["errors"][0]["description"]
+    )
     broken = client.post("/_sandbox/records/customers", json={**customer, "id": "x"})
     assert "/id: must be a valid uuid" in broken.json()["errors"][0]["description"]
 
@@ -247,7 +261,10 @@ def test_faults_can_be_configured_at_start_up() -> None:
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ({"fail_next": -1}, "fault rule 0 ({'fail_next': -1}): /fail_next: must be at least 0"),
+        (
+            {"fail_next": -1},
+            "fault rule 0 ({'fail_next': -1}): body /fail_next: must be at least 0",
+        ),
         ({"operation_id": "x"}, "'x' is not an operation of the contract"),
     ],
 )
