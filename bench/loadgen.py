@@ -55,6 +55,13 @@ class Result:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
+def resolve(tool: str) -> str:
+    """The generator ``tool`` ("auto", "wrk" or "python") stands for on this machine."""
+    if tool == "wrk" or (tool == "auto" and shutil.which("wrk")):
+        return "wrk"
+    return "python"
+
+
 def run(
     host: str,
     port: int,
@@ -67,7 +74,7 @@ def run(
     expected: int | None = None,
 ) -> Result:
     """Drive ``requests`` at ``host:port`` for ``seconds`` over ``connections`` connections."""
-    if tool == "wrk" or (tool == "auto" and shutil.which("wrk")):
+    if resolve(tool) == "wrk":
         return _run_wrk(host, port, requests, seconds, connections, cycle, expected)
     return _run_python(host, port, requests, seconds, connections, cycle, expected)
 
@@ -86,14 +93,10 @@ def _run_python(
 ) -> Result:
     ctx = mp.get_context("fork")
     start_at = time.time() + 0.3  # every connection starts together
-    queue: mp.Queue[tuple[list[float], dict[int, int], int]] = ctx.Queue()
-    shares = [
-        [r.raw(host, port) for r in requests[i::connections]] for i in range(connections)
-    ]
+    queue: mp.Queue[tuple[list[float], dict[int, int], int, float]] = ctx.Queue()
+    shares = [[r.raw(host, port) for r in requests[i::connections]] for i in range(connections)]
     procs = [
-        ctx.Process(
-            target=_connection, args=(host, port, share, start_at, seconds, cycle, queue)
-        )
+        ctx.Process(target=_connection, args=(host, port, share, start_at, seconds, cycle, queue))
         for share in shares
         if share
     ]
@@ -104,11 +107,11 @@ def _run_python(
     errors = 0
     elapsed = 0.0
     for _ in procs:
-        lat, stat, err = queue.get()
+        lat, stat, err, took = queue.get()
         latencies += lat
         statuses.update(stat)
         errors += err
-        elapsed = max(elapsed, sum(lat))
+        elapsed = max(elapsed, took)
     for p in procs:
         p.join()
     wall = seconds if cycle else min(seconds, max(elapsed, 1e-9))
@@ -125,7 +128,7 @@ def _connection(
     start_at: float,
     seconds: float,
     cycle: bool,
-    queue: mp.Queue[tuple[list[float], dict[int, int], int]],
+    queue: mp.Queue[tuple[list[float], dict[int, int], int, float]],
 ) -> None:
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -135,7 +138,8 @@ def _connection(
     buffer = b""
     time.sleep(max(0.0, start_at - time.time()))
     clock = time.perf_counter
-    deadline = clock() + seconds
+    began_at = clock()
+    deadline = began_at + seconds
     i = 0
     count = len(raws)
     try:
@@ -155,7 +159,7 @@ def _connection(
     except OSError:
         errors += 1
     sock.close()
-    queue.put((latencies, dict(statuses), errors))
+    queue.put((latencies, dict(statuses), errors, clock() - began_at))
 
 
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
@@ -234,11 +238,21 @@ end
 
 def _lua_string(value: str | bytes) -> str:
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    return '"' + "".join(c if c.isalnum() or c in " -_/.,:;?=&{}[]()+*@!#$^~" else f"\\{ord(c)}" for c in text) + '"'
+    return (
+        '"'
+        + "".join(
+            c if c.isalnum() or c in " -_/.,:;?=&{}[]()+*@!#$^~" else f"\\{ord(c)}" for c in text
+        )
+        + '"'
+    )
 
 
 def _lua_request(r: Request) -> tuple[str, str, str, str]:
-    headers = "{" + ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in r.headers.items()) + "}"
+    headers = (
+        "{"
+        + ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in r.headers.items())
+        + "}"
+    )
     body = _lua_string(r.body) if r.body or r.method in ("POST", "PATCH") else "nil"
     return _lua_string(r.method), _lua_string(r.path), headers, body
 
@@ -257,7 +271,7 @@ def _run_wrk(
         method, path, headers, body = _lua_request(requests[0])
         script = _LUA_ONE % {"method": method, "path": path, "headers": headers, "body": body}
     else:
-        entries = "\n".join("  {%s, %s, %s, %s}," % _lua_request(r) for r in requests)
+        entries = "\n".join("  {{{}, {}, {}, {}}},".format(*_lua_request(r)) for r in requests)
         script = _LUA_MANY % {
             "requests": entries,
             "cycle": "true" if cycle else "false",
@@ -278,11 +292,11 @@ def _run_wrk(
     total, micros, errors, not_ok = _field(out, "TOTAL")
     ok = int(total) - int(not_ok)
     statuses = {"2xx/3xx": ok, "other": int(not_ok)}
-    if expected is None:
-        unexpected = 0
-    else:
-        unexpected = int(not_ok) if expected < 400 else ok
-    return Result("wrk", int(total), float(micros) / 1e6, p50, p99, statuses, int(errors), unexpected)
+    # Without a response() callback wrk only tells 2xx/3xx from the rest.
+    unexpected = 0 if expected is None else int(not_ok) if expected < 400 else ok
+    return Result(
+        "wrk", int(total), float(micros) / 1e6, p50, p99, statuses, int(errors), unexpected
+    )
 
 
 def _field(out: str, name: str) -> list[str]:

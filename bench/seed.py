@@ -1,6 +1,6 @@
 """Filling a sandbox with many credits in-process, through the same create rules as HTTP.
 
-    python bench/seed.py --credits 100000 --port 8200   # seed, then serve like `mockserver serve`
+python bench/seed.py --credits 100000 --port 8200   # seed, then serve like `mockserver serve`
 """
 
 from __future__ import annotations
@@ -60,11 +60,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8200)
     parser.add_argument("--credits", type=int, default=100_000)
     args = parser.parse_args()
-    logging.basicConfig(level="WARNING")
-    app = create_app(Config())
+    from mockserver.protocols import uvicorn_options
+
+    logging.basicConfig(level="INFO", format="%(levelname)s: %(message)s")
+    config = Config()
+    app = create_app(config)
     seconds = seed_credits(app.state.sandbox, args.credits)
     print(f"seeded {args.credits} credits in {seconds:.1f} s", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # As `mockserver serve` runs it (mockserver/cli.py).
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+        **uvicorn_options(config),
+    )
 
 
 if __name__ == "__main__":

@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-header-bytes", type=int, help="largest total of header bytes (default 16384)"
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log a line per request (off by default: it costs a fifth of the throughput, and "
+        "the journal at /_sandbox/journal keeps every call)",
+    )
     lint = commands.add_parser(
         "lint", help="check an OpenAPI 3.0 document (and a fixtures directory) statically"
     )
@@ -155,7 +161,15 @@ def serve(args: argparse.Namespace) -> int:
     # On SIGTERM or Ctrl-C uvicorn stops accepting, finishes the requests in flight, then runs
     # the app's shutdown, which writes the state file.
     uvicorn.run(
-        app, host=args.host, port=args.port, log_level=args.log_level, **uvicorn_options(config)
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        # X-Forwarded-* rewriting is for apps behind a proxy; the sandbox ignores the client's
+        # address anyway, and the middleware costs every request (bench/README.md).
+        proxy_headers=False,
+        **uvicorn_options(config),
     )
     return 0
 

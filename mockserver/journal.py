@@ -95,16 +95,61 @@ class Entry:
     def __repr__(self) -> str:
         return f"Entry({self.as_dict()!r})"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and self.row() == other.row()
+
+    def __hash__(self) -> int:
+        return hash(self.row())
+
+    def row(self) -> tuple[Any, ...]:
+        """The entry as a tuple of atoms (strings, numbers, bytes, None)."""
+        return (
+            self.seq,
+            self.method,
+            self.path,
+            self.query,
+            self.operation_id,
+            self.business_id,
+            self.status,
+            self._request_json,
+            self._response_json,
+            self.off_contract,
+            self.contract_violation,
+        )
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Entry:
+        entry = cls.__new__(cls)
+        (
+            entry.seq,
+            entry.method,
+            entry.path,
+            entry.query,
+            entry.operation_id,
+            entry.business_id,
+            entry.status,
+            entry._request_json,
+            entry._response_json,
+            entry.off_contract,
+            entry.contract_violation,
+        ) = row
+        return entry
+
 
 def _encode(body: Any) -> bytes | None:
     return None if body is None else orjson.dumps(body, default=str)
 
 
 class Journal:
-    """The last ``cap`` entries, oldest dropped first; safe to read from another thread."""
+    """The last ``cap`` entries, oldest dropped first; safe to read from another thread.
+
+    Entries are kept as tuples of atoms, which the garbage collector stops tracking: a request
+    then leaves nothing behind for it to walk, and full collections (which walk the whole store,
+    100,000 credits or more) stay rare while the sandbox only answers reads.
+    """
 
     def __init__(self, cap: int = DEFAULT_CAP) -> None:
-        self._entries: deque[Entry] = deque(maxlen=cap)
+        self._entries: deque[tuple[Any, ...]] = deque(maxlen=cap)
         self._lock = threading.Lock()
         self._seq = 0
 
@@ -116,7 +161,7 @@ class Journal:
         with self._lock:
             self._seq += 1
             entry = Entry(seq=self._seq, **fields)
-            self._entries.append(entry)
+            self._entries.append(entry.row())
             return entry
 
     def entries(
@@ -130,7 +175,8 @@ class Journal:
     ) -> list[Entry]:
         """Entries in order, filtered; ``since`` keeps those with a larger ``seq``."""
         with self._lock:
-            snapshot: Iterable[Entry] = list(self._entries)
+            rows = [row for row in self._entries if row[0] > since]
+        snapshot: Iterable[Entry] = map(Entry.from_row, rows)
         return [
             e
             for e in snapshot

@@ -63,19 +63,47 @@ def protocol_class(config: Config, implementation: str = "auto") -> type[asyncio
 
 
 class _LingeringTransport:
-    """A transport whose ``close`` sends FIN, drains for a while, then closes for real."""
+    """A transport whose ``close`` sends FIN, drains for a while, then closes for real.
+
+    It also sends a response head together with the body written right after it: uvicorn
+    writes them apart, two system calls and two packets per answer, and one instead makes the
+    sandbox 8-10% faster (bench/README.md). A head waits at most until the loop's next turn.
+    """
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self.lingering = False
+        self._head: bytes | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + data)
+        elif data[:9] == b"HTTP/1.1 " and data[-4:] == b"\r\n\r\n":
+            self._head = data
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._transport.write(data)
+
+    def writelines(self, chunks: Any) -> None:
+        self.write(b"".join(chunks))
+
+    def _flush(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if not self._transport.is_closing():
+                self._transport.write(head)
 
     def is_closing(self) -> bool:
         return self.lingering or self._transport.is_closing()
 
     def close(self) -> None:
+        self._flush()
         if self.is_closing():
             return
         self.lingering = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 
 class RateLimiter:
@@ -17,8 +17,10 @@ class RateLimiter:
         self._tokens = float(limit)
         self._last = clock()
         self._lock = threading.Lock()
+        self._headers: dict[str, str] = {}
+        self._key: tuple[int, int] | None = None
 
-    def take(self) -> tuple[bool, dict[str, str]]:
+    def take(self) -> tuple[bool, Mapping[str, str]]:
         """Take one request from the bucket: whether it was allowed, and the headers to send."""
         with self._lock:
             now = self._clock()
@@ -28,11 +30,19 @@ class RateLimiter:
             if allowed:
                 self._tokens -= 1
             seconds_to_full = (self.limit - self._tokens) / self.limit
+            remaining = int(self._tokens)
+            reset = math.ceil(time.time() + seconds_to_full)
+            if allowed and (remaining, reset) == self._key:
+                # Unchanged since the last answer (under load: "0" remaining, the same second),
+                # so the same read-only headers serve again.
+                return allowed, self._headers
             headers = {
                 "X-RateLimit-Limit": str(self.limit),
-                "X-RateLimit-Remaining": str(int(self._tokens)),
-                "X-RateLimit-Reset": str(math.ceil(time.time() + seconds_to_full)),
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(reset),
             }
             if not allowed:
                 headers["Retry-After"] = str(max(1, math.ceil((1 - self._tokens) / self.limit)))
+                return allowed, headers
+            self._key, self._headers = (remaining, reset), headers
             return allowed, headers

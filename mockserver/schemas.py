@@ -294,11 +294,11 @@ _INTEGER_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1
 def fast_schema(schema: Any) -> Any:
     """``schema`` for jsonschema-rs, accepting exactly what jsonschema accepts, or less.
 
-    A string format becomes ``anyOf`` a pattern matching a subset of its values and the format
-    itself (checked by the Python function jsonschema uses): the same verdict, mostly decided
-    in Rust. ``int32``/``int64`` become ``minimum``/``maximum``, which also bound integral
-    floats where jsonschema's format check ignores them: stricter, so such a value is judged
-    again by jsonschema.
+    A date or date-time format becomes ``anyOf`` a pattern matching a subset of its values and
+    the format itself (checked by the Python function jsonschema uses): the same verdict,
+    mostly decided in Rust. ``uuid`` becomes its pattern, and ``int32``/``int64`` become
+    ``minimum``/``maximum``, which also bound integral floats where jsonschema's format check
+    ignores them: both stricter, so such a value is judged again by jsonschema.
     """
     if not isinstance(schema, dict):
         return schema
@@ -314,7 +314,12 @@ def fast_schema(schema: Any) -> Any:
             out[key] = value
     fmt = schema.get("format")
     extra: dict[str, Any] | None = None
-    if fmt in _FORMAT_SUBSETS:
+    if fmt == "uuid":
+        # The pattern alone: it misses only a uuid followed by a newline, which Python's "$"
+        # admits; jsonschema then accepts it on the slow path. A third less validation time
+        # for a fetched credit, which holds a dozen uuids.
+        extra = {"pattern": _FORMAT_SUBSETS[fmt]}
+    elif fmt in _FORMAT_SUBSETS:
         extra = {"anyOf": [{"pattern": _FORMAT_SUBSETS[fmt]}, {"format": fmt}]}
     elif fmt in _INTEGER_BOUNDS:
         low, high = _INTEGER_BOUNDS[fmt]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,16 @@ class Parameter:
     validator: Validator
     default: Any = None
 
-    @property
+    # Cached (the dataclass is frozen, the values never change): read on every request.
+    @cached_property
     def scalar_type(self) -> str:
         kind = self.schema.get("type", "string")
         return kind if isinstance(kind, str) else next(t for t in kind if t != "null")
+
+    @cached_property
+    def pointer(self) -> str:
+        """The parameter as a JSON Pointer among those of its location (``/businessId``)."""
+        return f"/{_escape(self.name)}"
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,9 @@ def parse_parameters(
     seen: dict[str, list[str]] = {}
     for name, value in query:
         seen.setdefault(name, []).append(value)
-    problems.extend(nul_problems({name: "".join(v) for name, v in seen.items()}, "query"))
-    declared_query = {p.name for p in op.parameters if p.location == "query"}
+    if seen:  # most requests have no query string
+        problems.extend(nul_problems({name: "".join(v) for name, v in seen.items()}, "query"))
+    declared_query = {p.name for p in op.parameters if p.location == "query"} if seen else set()
     for name in seen:
         if name not in declared_query:
             allowed = ", ".join(sorted(declared_query)) or "none"
@@ -61,7 +62,7 @@ def parse_parameters(
                 )
             )
     for param in op.parameters:
-        pointer = f"/{_escape(param.name)}"
+        pointer = param.pointer
         if param.location == "path":
             raw: str | None = path_params.get(param.name)
         elif param.location == "header":

@@ -1,8 +1,8 @@
 """Where one request's time goes: the app driven in-process (no sockets), under pyinstrument.
 
     pip install -e '.[bench]'
-    python bench/profile.py "fetch one credit" [--requests 20000] [--credits 100000]
-    python bench/profile.py create --cpu      # CPU microseconds per request, no profiler
+    python bench/profile_request.py "fetch one credit" [--requests 20000] [--credits 100000]
+    python bench/profile_request.py create --cpu      # CPU microseconds per request, no profiler
 
 The scenarios are bench/run.py's. ``--credits`` seeds that many credits first (bench/seed.py).
 """
