@@ -155,13 +155,7 @@ class Sandbox:
         path = request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
         public = not path.startswith(CONTROL_PREFIX)
         try:
-            check_request_head(
-                request.scope["raw_path"],
-                request.scope["query_string"],
-                request.scope["headers"],
-                self.config.max_url_bytes,
-                self.config.max_header_bytes,
-            )
+            self._check_head(request.scope)
             op, path_params = self.router.match(request.method, path)
             # The control API drives tests; throttling it is not part of Layer's contract.
             if not allowed and self.config.enforce_rate_limit and public:
@@ -171,6 +165,18 @@ class Sandbox:
             if public:
                 forcing = await self._forcing(op, request)
                 if forcing is not None and forcing.fault is not None:
+                    self._record(
+                        request,
+                        path,
+                        op,
+                        business_id=path_params.get("businessId"),
+                        status=None,  # no complete answer goes out
+                        request_body=None,  # not read
+                        response_body=None,
+                        off_contract=False,
+                        contract_violation=False,
+                        fault=forcing.fault,
+                    )
                     return _FaultResponse(forcing.fault, headers)
             raw_body = await self._read_body(request, op)
             call = self.parse(op, path_params, request, raw_body)
@@ -185,12 +191,10 @@ class Sandbox:
             reply, violation = self._checked(op, reply)
         content = None if reply.body is None else orjson.dumps(reply.body)  # once, for both uses
         if public:
-            self.journal.record(
-                method=request.method,
-                path=unquote(path),
-                # Not request.url: building a URL costs more than the rest of the journal.
-                query=request.scope["query_string"].decode("utf-8", "replace"),
-                operation_id=op.operation_id if op else None,
+            self._record(
+                request,
+                path,
+                op,
                 business_id=call.path.get("businessId") if call else None,
                 status=reply.status,
                 request_body=call.body if call else _raw_text(raw_body),
@@ -205,6 +209,17 @@ class Sandbox:
                 contract_violation=violation,
             )
         return _json_response(reply, headers, content)
+
+    def _record(self, request: Request, path: str, op: Operation | None, **fields: Any) -> None:
+        """Journal a public call: what was asked (method, path, query, operation) and ``fields``."""
+        self.journal.record(
+            method=request.method,
+            path=unquote(path),
+            # Not request.url: building a URL costs more than the rest of the journal.
+            query=request.scope["query_string"].decode("utf-8", "replace"),
+            operation_id=op.operation_id if op else None,
+            **fields,
+        )
 
     async def _forcing(self, op: Operation, request: Request) -> Forcing | None:
         """The Prefer header and scenario faults for this call; raises a forced error status."""
@@ -277,16 +292,20 @@ class Sandbox:
             return reply, True
         return reply, False
 
+    def _check_head(self, scope: Scope) -> None:
+        """Refuse an overlong URL or header block before anything else reads them."""
+        check_request_head(
+            scope["raw_path"],
+            scope["query_string"],
+            scope["headers"],
+            self.config.max_url_bytes,
+            self.config.max_header_bytes,
+        )
+
     def _document(self, request: Request, document: bytes, *, control: bool) -> Response:
         _, headers = self.limiter.take()
         try:
-            check_request_head(
-                request.scope["raw_path"],
-                request.scope["query_string"],
-                request.scope["headers"],
-                self.config.max_url_bytes,
-                self.config.max_header_bytes,
-            )
+            self._check_head(request.scope)
             if request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(request.method, request.url.path, ["GET"])
             if control:

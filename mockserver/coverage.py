@@ -53,6 +53,8 @@ class ContractCoverage:
             if entry.operation_id is None:
                 self.unmatched += 1
                 continue
+            if entry.status is None:  # a connection fault: no response was exercised
+                continue
             documented = self.operations.get(entry.operation_id, {}).get("responses", ())
             key = documented_status(documented, entry.status) or str(entry.status)
             per_op = self.calls.setdefault(entry.operation_id, {})

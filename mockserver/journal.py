@@ -25,6 +25,7 @@ class Entry:
         "_response_json",
         "business_id",
         "contract_violation",
+        "fault",
         "method",
         "off_contract",
         "operation_id",
@@ -42,12 +43,13 @@ class Entry:
         query: str,
         operation_id: str | None,
         business_id: str | None,
-        status: int,
+        status: int | None,
         request_body: Any,
         response_body: Any,
         off_contract: bool,
         contract_violation: bool,
         response_json: bytes | None = None,
+        fault: str | None = None,
     ) -> None:
         self.seq = seq
         self.method = method
@@ -63,6 +65,8 @@ class Entry:
         self.off_contract = off_contract
         #: The sandbox's own response broke the contract (reported as a 500 in strict mode).
         self.contract_violation = contract_violation
+        #: A connection fault (``close``, ``reset``, ``truncate``) cut the answer; no status.
+        self.fault = fault
 
     @property
     def request_body(self) -> Any:
@@ -90,6 +94,7 @@ class Entry:
             "response_body": self.response_body,
             "off_contract": self.off_contract,
             "contract_violation": self.contract_violation,
+            "fault": self.fault,
         }
 
     def __repr__(self) -> str:
@@ -115,6 +120,7 @@ class Entry:
             self._response_json,
             self.off_contract,
             self.contract_violation,
+            self.fault,
         )
 
     @classmethod
@@ -132,6 +138,7 @@ class Entry:
             entry._response_json,
             entry.off_contract,
             entry.contract_violation,
+            entry.fault,
         ) = row
         return entry
 

@@ -383,7 +383,7 @@ class LayerSandbox:
         for i, entry in enumerate(entries, 1):
             marker = "  <-- " if entry.operation_id == operation_id else "      "
             lines.append(f"{marker}{i}. {describe(entry)}")
-        by_status = Counter(e.status for e in entries if e.operation_id == operation_id)
+        by_status = Counter(_outcome(e) for e in entries if e.operation_id == operation_id)
         if by_status:
             counts = ", ".join(f"{s} x{n}" for s, n in sorted(by_status.items()))
             lines.append(f"Calls to {operation_id} by status: {counts}.")
@@ -424,7 +424,7 @@ class LayerSandbox:
     def _problems(self, entry: Entry) -> list[str]:
         errors = entry.errors
         op = self.harness.operations.get(entry.operation_id or "")
-        if entry.contract_violation and entry.status != 500 and op is not None:
+        if entry.contract_violation and entry.status not in (None, 500) and op is not None:
             # Lenient mode sent the off-contract body itself; find out again what is wrong.
             try:
                 check_response(op, entry.status, entry.response_body)
@@ -474,9 +474,14 @@ class _ExpectOffContract:
 def describe(entry: Entry) -> str:
     """``POST /v1/... -> 400 (operationId)``: one journal entry on one line."""
     target = entry.path + (f"?{entry.query}" if entry.query else "")
-    return f"{entry.method} {target} -> {entry.status}" + (
+    return f"{entry.method} {target} -> {_outcome(entry)}" + (
         f" ({entry.operation_id})" if entry.operation_id else " (no operation matched)"
     )
+
+
+def _outcome(entry: Entry) -> str:
+    """The status answered, or the connection fault that cut the answer."""
+    return str(entry.status) if entry.fault is None else f"fault={entry.fault}"
 
 
 def _problem_line(error: Mapping[str, Any]) -> str:

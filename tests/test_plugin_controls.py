@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import httpx
 import pytest
 
 from mockserver.testing import LayerSandbox
@@ -42,6 +43,24 @@ def test_fail_next_then_succeed_without_side_effects(layer_sandbox: LayerSandbox
     layer_sandbox.assert_called(POST_ID, times=1, status=201)
     with pytest.raises(ValueError, match="is not an operation of the contract"):
         layer_sandbox.fail_next("no.such.operation")
+
+
+def test_a_dropped_connection_is_journaled_and_shown_in_the_diff(
+    layer_sandbox: LayerSandbox,
+) -> None:
+    layer_sandbox.add_fault(operation_id=POST_ID, fail_next=1, fault="reset")
+    client = layer_sandbox.client()
+    # Over a socket the connection is reset; in-process the call raises ConnectionResetError.
+    with pytest.raises((httpx.TransportError, ConnectionResetError)):
+        client.post(CREDITS, json=CREATE)
+    assert client.post(CREDITS, json=CREATE).status_code == 201  # the client's retry
+    cut, retried = layer_sandbox.calls(POST_ID)
+    assert (cut.status, cut.fault, retried.status, retried.fault) == (None, "reset", 201, None)
+    layer_sandbox.assert_called(POST_ID, times=1, status=201)
+    with pytest.raises(AssertionError) as failure:
+        layer_sandbox.assert_called(POST_ID, times=3)
+    assert f"POST {CREDITS} -> fault=reset ({POST_ID})" in str(failure.value)
+    assert f"Calls to {POST_ID} by status: 201 x1, fault=reset x1." in str(failure.value)
 
 
 def test_seeded_ids_and_snapshot_restore(layer_sandbox: LayerSandbox) -> None:

@@ -148,7 +148,12 @@ def test_faults_break_the_connection_and_change_nothing(
             client.post(CUSTOMER_CREDITS, json=CREATE, headers={"Prefer": f"fault={fault}"})
         # The server is still there, and nothing was stored.
         assert client.get(CUSTOMER_CREDITS).status_code == 200
+        # The journal keeps the cut call, with the fault in place of a status.
+        faulted, fetched = client.get("/_sandbox/journal").json()["data"][-2:]
     assert app.state.sandbox.store.snapshot() == before
+    assert (faulted["operation_id"], faulted["status"], faulted["fault"]) == (POST_ID, None, fault)
+    assert (faulted["business_id"], faulted["request_body"]) == (BUSINESS, None)
+    assert (fetched["status"], fetched["fault"]) == (200, None)
 
 
 def test_snapshot_changes_restore_is_byte_for_byte(client: TestClient) -> None:
