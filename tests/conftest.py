@@ -1,8 +1,16 @@
 """Shared fixtures: one sandbox app for the session, reset before every test that uses it."""
 
+import functools
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.exceptions import OpenAPIError
+from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+from openapi_core.testing import MockRequest, MockResponse
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -12,6 +20,8 @@ BUSINESS = "b0000000-0000-4000-8000-000000000001"
 OTHER_BUSINESS = "b0000000-0000-4000-8000-000000000002"
 CUSTOMER_CREDITS = f"/v1/businesses/{BUSINESS}/invoices/customer-credits"
 VENDOR_CREDITS = f"/v1/businesses/{BUSINESS}/bills/vendor-credits"
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = "http://127.0.0.1:8000"  # the documents' server
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +40,49 @@ def sandbox(app: Starlette) -> Sandbox:
 @pytest.fixture
 def client(app: Starlette, sandbox: Sandbox) -> Iterator[TestClient]:
     with TestClient(app, headers={"Authorization": "Bearer test-token"}) as client:
+        # Every response these tests receive is also checked by a validator that shares no
+        # code with the sandbox: a bug in the sandbox's own response check cannot hide there.
+        client.event_hooks["response"].append(independently_validate)
         yield client
+
+
+@functools.cache
+def _independent_validators() -> dict[str, OpenAPI]:
+    """openapi-core, loaded from the documents as shipped: the public one and the control one."""
+    documents = {}
+    for prefix, name in (("/v1", "layer-credits.yaml"), ("/_sandbox", "sandbox.yaml")):
+        with open(ROOT / "openapi" / name, encoding="utf-8") as handle:
+            documents[prefix] = OpenAPI.from_dict(yaml.safe_load(handle))
+    return documents
+
+
+def independently_validate(response: httpx.Response) -> None:
+    """Fail unless openapi-core finds ``response`` valid for its operation in ``openapi/``.
+
+    Requests the documents do not describe (unknown paths, wrong methods) have no declared
+    response to check; an undocumented status for a described operation is a failure.
+    """
+    path = response.request.url.path
+    prefix = "/_sandbox" if path.startswith("/_sandbox/") else "/v1"
+    response.read()
+    request = MockRequest(SERVER, response.request.method.lower(), path)
+    checked = MockResponse(
+        response.content,
+        status_code=response.status_code,
+        headers=dict(response.headers),
+        content_type=response.headers.get("content-type", ""),
+    )
+    try:
+        _independent_validators()[prefix].validate_response(request, checked)
+    except (PathNotFound, OperationNotFound):
+        return
+    except OpenAPIError as exc:
+        detail = "; ".join(str(e) for e in getattr(exc, "schema_errors", ())) or repr(exc)
+        pytest.fail(
+            f"openapi-core: {response.request.method} {path} -> {response.status_code} breaks "
+            f"openapi/: {exc}: {detail}\n{response.text[:2000]}",
+            pytrace=False,
+        )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
