@@ -83,11 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     lint = commands.add_parser(
         "lint", help="check an OpenAPI 3.0 document (and a fixtures directory) statically"
     )
-    lint.add_argument("spec", type=Path, help="the OpenAPI document to check")
+    lint.add_argument(
+        "spec",
+        type=Path,
+        nargs="+",
+        help="OpenAPI documents to check; a directory: each .yaml, .yml, .json file in it",
+    )
     lint.add_argument(
         "--fixtures",
         type=Path,
-        help="also load this fixtures directory against the record schemas of SPEC",
+        help="also load this fixtures directory against the documents that declare the fixture "
+        "record schemas (openapi/sandbox.yaml)",
     )
     fuzz = commands.add_parser(
         "fuzz",
@@ -175,14 +181,16 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def lint(args: argparse.Namespace) -> int:
-    from .lint import lint_path
+    from .lint import lint_paths
 
-    findings = lint_path(args.spec, args.fixtures)
-    for finding in findings:
-        print(f"{args.spec}: {finding}")
-    errors = sum(1 for f in findings if f.severity == "error")
-    print(f"{args.spec}: {errors} error(s), {len(findings) - errors} warning(s)")
-    return 1 if errors else 0
+    failed = False
+    for path, findings in lint_paths(args.spec, args.fixtures):
+        for finding in findings:
+            print(f"{path}: {finding}")
+        errors = sum(1 for f in findings if f.severity == "error")
+        print(f"{path}: {errors} error(s), {len(findings) - errors} warning(s)")
+        failed = failed or errors > 0
+    return 1 if failed else 0
 
 
 def fuzz(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ document and reports every finding with its JSON Pointer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,22 +41,70 @@ def lint_document(document: Mapping[str, Any]) -> list[Finding]:
     return list(_Linter(document).run())
 
 
-def lint_path(spec: str | Path, fixtures: str | Path | None = None) -> list[Finding]:
-    """Lint a document file and, optionally, a fixtures directory checked against it."""
-    try:
-        document = read_document(spec)
-    except SpecError as exc:
-        return [Finding("", str(exc))]
-    findings = lint_document(document)
-    if fixtures is not None:
-        from .fixtures import load_fixtures
-        from .store import Store
+#: What a directory given to ``mockserver lint`` is searched for.
+DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
 
-        try:
-            load_fixtures(Store(), fixtures, document)
-        except (FixtureError, SpecError) as exc:
-            findings.append(Finding("", f"fixtures: {exc}"))
-    return findings
+
+def lint_paths(
+    paths: Iterable[str | Path], fixtures: str | Path | None = None
+) -> list[tuple[Path, list[Finding]]]:
+    """Lint each document named (a directory: each YAML/JSON file directly in it).
+
+    ``fixtures`` is loaded against every document that declares the fixture record schemas
+    (``openapi/sandbox.yaml`` does); it is an error when none of them does.
+    """
+    results: list[tuple[Path, list[Finding]]] = []
+    fixtures_checked = False
+    for given in map(Path, paths):
+        found = (
+            sorted(p for p in given.iterdir() if p.suffix in DOCUMENT_SUFFIXES and p.is_file())
+            if given.is_dir()
+            else [given]
+        )
+        if not found:
+            message = f"no OpenAPI document ({', '.join(DOCUMENT_SUFFIXES)}) in the directory"
+            results.append((given, [Finding("", message)]))
+        for path in found:
+            try:
+                document = read_document(path)
+            except SpecError as exc:
+                results.append((path, [Finding("", str(exc))]))
+                continue
+            findings = lint_document(document)
+            if fixtures is not None and _declares_fixture_schemas(document):
+                fixtures_checked = True
+                findings.extend(_lint_fixtures(fixtures, document))
+            results.append((path, findings))
+    if fixtures is not None and not fixtures_checked:
+        message = (
+            "fixtures: none of the documents declares the fixture record schemas "
+            "(#/components/schemas/Business, Customer, ...); openapi/sandbox.yaml does"
+        )
+        results.append((Path(fixtures), [Finding("", message)]))
+    return results
+
+
+def lint_path(spec: str | Path, fixtures: str | Path | None = None) -> list[Finding]:
+    """Lint one document file and, optionally, a fixtures directory checked against it."""
+    return [finding for _, findings in lint_paths([spec], fixtures) for finding in findings]
+
+
+def _declares_fixture_schemas(document: Mapping[str, Any]) -> bool:
+    from .fixtures import FIXTURE_FILES
+
+    schemas = (document.get("components") or {}).get("schemas") or {}
+    return isinstance(schemas, dict) and all(name in schemas for name, _ in FIXTURE_FILES.values())
+
+
+def _lint_fixtures(fixtures: str | Path, document: Mapping[str, Any]) -> list[Finding]:
+    from .fixtures import load_fixtures
+    from .store import Store
+
+    try:
+        load_fixtures(Store(), fixtures, document)
+    except (FixtureError, SpecError) as exc:
+        return [Finding("", f"fixtures: {exc}")]
+    return []
 
 
 class _Linter:
@@ -73,7 +121,11 @@ class _Linter:
         for name, schema in (components.get("schemas") or {}).items():
             yield from self._schema(schema, f"/components/schemas/{escape(name)}")
 
-    def _refs(self, node: Any, pointer: str) -> Iterator[Finding]:
+    def _refs(self, node: Any, pointer: str, statuses: bool = False) -> Iterator[Finding]:
+        """Unresolvable ``$ref``s and keys YAML did not read as strings, anywhere.
+
+        ``statuses``: ``node`` is a ``responses`` map, where an unquoted ``200`` is usual.
+        """
         if isinstance(node, dict):
             ref = node.get("$ref")
             if isinstance(ref, str):
@@ -82,7 +134,14 @@ class _Linter:
                 except SpecError:
                     yield Finding(f"{pointer}/$ref", f"$ref {ref!r} does not resolve")
             for key, value in node.items():
-                yield from self._refs(value, f"{pointer}/{escape(key)}")
+                here = f"{pointer}/{escape(str(key))}"
+                if not isinstance(key, str) and not (statuses and type(key) is int):
+                    yield Finding(
+                        here,
+                        f"the key {key!r} is not a string: YAML reads unquoted Null, ~, true, "
+                        "yes, on, 1.5 and the like as other types; quote the name",
+                    )
+                yield from self._refs(value, here, key == "responses")
         elif isinstance(node, list):
             for i, value in enumerate(node):
                 yield from self._refs(value, f"{pointer}/{i}")
@@ -190,6 +249,8 @@ class _Linter:
                 yield Finding(here, f"schema keyword {key!r} is not supported by the sandbox")
             elif key == "format" and value not in SUPPORTED_FORMATS:
                 yield Finding(here, f"format {value!r} is not supported by the sandbox")
+        if schema.get("nullable") is True and "type" not in schema:
+            yield Finding(f"{pointer}/nullable", _nullable_message(schema), "warning")
         if "$ref" not in schema:
             yield from self._required(schema, pointer, inherited)
         for key in ("example", "default"):
@@ -238,3 +299,18 @@ class _Linter:
 
     def _resolve(self, ref: str, where: str) -> tuple[Any, str]:
         return resolve_pointer(self.document, ref, where)
+
+
+def _nullable_message(schema: Mapping[str, Any]) -> str:
+    if "$ref" in schema:
+        return (
+            "nullable beside $ref is ignored (OpenAPI 3.0 ignores every sibling of $ref), so "
+            "null is rejected here, by the sandbox too; to allow null write "
+            "anyOf: [{$ref: ...}, {type: object, nullable: true, enum: [null]}]"
+        )
+    return (
+        "nullable without a type in the same schema does not admit null under OpenAPI 3.0.3: "
+        "strict validators (openapi-core) reject null here, while the sandbox and Schemathesis "
+        "accept it; give the schema a type, or write anyOf with a null-only schema "
+        "({type: object, nullable: true, enum: [null]})"
+    )

@@ -132,3 +132,69 @@ def test_a_bad_fixture_is_reported_with_file_record_and_pointer(tmp_path: Path) 
     assert len(findings) == 1
     assert "customers.yaml: record 0" in findings[0].message
     assert "/status: must be one of: ACTIVE, ARCHIVED" in findings[0].message
+
+
+def test_nullable_without_a_type_is_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    beside_ref = {"$ref": "#/components/schemas/J", "nullable": True}
+    under_all_of = {"allOf": [{"$ref": "#/components/schemas/J"}], "nullable": True}
+    typed = {"type": "object", "nullable": True}
+    null_branch = {"anyOf": [{"$ref": "#/components/schemas/J"}, {**typed, "enum": [None]}]}
+    findings = lint_document(
+        _doc(
+            {
+                "J": {"type": "object"},
+                "S": {
+                    "type": "object",
+                    "properties": {
+                        "a": beside_ref,
+                        "b": under_all_of,
+                        "c": typed,
+                        "d": null_branch,
+                    },
+                },
+            }
+        )
+    )
+    assert [(f.severity, f.pointer) for f in findings] == [
+        ("warning", "/components/schemas/S/properties/a/nullable"),
+        ("warning", "/components/schemas/S/properties/b/nullable"),
+    ]
+    assert "nullable beside $ref is ignored" in findings[0].message
+    assert "strict validators (openapi-core) reject null" in findings[1].message
+    # The published excerpt writes metadata that way; warnings alone do not fail the run.
+    main(["lint", str(PUBLISHED)])
+    assert "/ApiCustomerCredit/properties/metadata/nullable: nullable beside $ref" in (
+        capsys.readouterr().out
+    )
+
+
+def test_keys_yaml_did_not_read_as_strings_are_errors() -> None:
+    document = _doc({None: {"type": "object"}, "S": {"type": "string", "enum": ["a"]}})
+    document["paths"] = {
+        "/x": {
+            "get": {
+                "operationId": "x",
+                "responses": {200: {"description": "ok", "content": {}}, True: {}},
+            }
+        }
+    }
+    found = _messages(document)
+    assert any(m.startswith("error: /components/schemas/None: the key None") for m in found)
+    assert any(m.startswith("error: /paths/~1x/get/responses/True: the key True") for m in found)
+    assert not any("/responses/200: the key" in m for m in found)  # an unquoted status is fine
+
+
+def test_a_directory_lints_each_document_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    openapi_dir = BUILTIN_SPEC.parent
+    assert main(["lint", str(openapi_dir), "--fixtures", str(BUILTIN_FIXTURES)]) == 0
+    out = capsys.readouterr().out
+    assert f"{BUILTIN_SPEC}: 0 error(s), 0 warning(s)" in out
+    assert f"{BUILTIN_CONTROL_SPEC}: 0 error(s), 0 warning(s)" in out
+    # Fixtures need the record schemas, which only the control document declares.
+    assert main(["lint", str(BUILTIN_SPEC), "--fixtures", str(BUILTIN_FIXTURES)]) == 1
+    assert "none of the documents declares the fixture record schemas" in capsys.readouterr().out
+    assert main(["lint", str(tmp_path)]) == 1
+    assert "no OpenAPI document (.yaml, .yml, .json) in the directory" in capsys.readouterr().out
+    assert main(["lint", str(PUBLISHED), str(BUILTIN_SPEC)]) == 1  # one failing file fails the run
