@@ -129,10 +129,7 @@ def direct(n: int, profile: bool) -> dict[str, float]:
         with SandboxHarness(Config(), mode=mode) as harness:
 
             def one_test(harness: SandboxHarness = harness) -> None:
-                handle = harness.begin_test()
-                handle.close()
-                handle.contract_problems()
-                harness.count_requests()
+                harness.end_test(harness.begin_test())
 
             for _ in range(50):
                 one_test()

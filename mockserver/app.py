@@ -37,7 +37,7 @@ from .errors import (
     error_body,
     error_class_for,
 )
-from .faults import Forcing, Scenario, Scenarios, parse_prefer
+from .faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
 from .fixtures import load_fixtures
 from .journal import Journal
 from .limits import check_request_head, query_items
@@ -97,7 +97,7 @@ class Sandbox:
                 self.journal,
                 self.scenarios,
                 self.control_spec.document,
-                self.spec.by_id(),
+                self.spec.by_id,
             ),
         }
         for i, rule in enumerate(config.faults):
@@ -119,7 +119,7 @@ class Sandbox:
             rule
         )
         raise_if([problem("body", v) for v in violations])
-        testcontrol.check_rule(rule, self.spec.by_id())
+        testcontrol.check_rule(rule, self.spec.by_id)
         return self.scenarios.add(rule)
 
     def describe(self) -> str:
@@ -376,12 +376,9 @@ def _forced_error(op: Operation, forcing: Forcing) -> SandboxError:
     documented = sorted(s for s in op.responses if s.isdigit() and int(s) >= 400)
     error_class = error_class_for(status) if status and str(status) in documented else None
     if error_class is None:
-        return BadRequest(
-            Problem(
-                f"{forcing.source} asks for status {status}, which {op.operation_id} does not "
-                f"document as an error; force one of: {', '.join(documented)}.",
-                {"location": "header", "pointer": "/prefer", "keyword": "prefer"},
-            )
+        return bad_prefer(
+            f"{forcing.source} asks for status {status}, which {op.operation_id} does not "
+            f"document as an error; force one of: {', '.join(documented)}."
         )
     retry = {"Retry-After": "1"} if status in (429, 503) else {}
     return error_class(

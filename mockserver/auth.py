@@ -55,17 +55,16 @@ class Authenticator:
         if CONTROL_SCHEME in op.security:
             self.check_control(authorization)
             return None, None
-        scheme, _, credentials = (authorization or "").strip().partition(" ")
-        credentials = credentials.strip()
-        kinds = set(op.security_kinds.values())
-        if "bearer" in kinds and scheme.lower() == "bearer" and credentials:
+        scheme, credentials = _split_authorization(authorization)
+        kinds = op.auth_kinds
+        if "bearer" in kinds and scheme == "bearer" and credentials:
             businesses = self.tokens.get(credentials)
             if businesses is None and credentials in self.issued:
                 return credentials, self._issued_businesses
             if self.tokens and businesses is None:
                 raise _unauthenticated("the bearer token is not one this sandbox knows.")
             return credentials, None if businesses is None or "*" in businesses else businesses
-        if "basic" in kinds and scheme.lower() == "basic" and credentials:
+        if "basic" in kinds and scheme == "basic" and credentials:
             client = _basic_credentials(credentials)
             if client is None:
                 raise _unauthenticated("HTTP Basic credentials must be base64 of client_id:secret.")
@@ -85,10 +84,9 @@ class Authenticator:
         """Raise a 401 unless the control token is unset or ``authorization`` carries it."""
         if self.control_token is None:
             return
-        scheme, _, credentials = (authorization or "").strip().partition(" ")
-        given = credentials.strip().encode()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given, self.control_token.encode()
+        scheme, credentials = _split_authorization(authorization)
+        if scheme != "bearer" or not hmac.compare_digest(
+            credentials.encode(), self.control_token.encode()
         ):
             raise _unauthenticated(
                 "the control API needs Authorization: Bearer <control token>, the token the "
@@ -113,6 +111,12 @@ def _unauthenticated(description: str) -> Unauthenticated:
             {"location": "header", "pointer": "/authorization", "keyword": "security"},
         )
     )
+
+
+def _split_authorization(header: str | None) -> tuple[str, str]:
+    """``Authorization`` as (scheme in lower case, credentials); empty strings when absent."""
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    return scheme.lower(), credentials.strip()
 
 
 def _basic_credentials(credentials: str) -> tuple[str, str] | None:

@@ -118,31 +118,30 @@ def _parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Config:
     config = from_environment()
     changes: dict[str, object] = {}
-    if args.spec is not None:
-        changes["spec"] = args.spec
-    if args.fixtures is not None:
-        changes["fixtures"] = args.fixtures
+    for name in (
+        "spec",
+        "fixtures",
+        "max_body_bytes",
+        "rate_limit",
+        "journal_cap",
+        "seed",
+        "state_file",
+        "control_token",
+        "max_url_bytes",
+        "max_header_bytes",
+    ):  # given as they are meant: set when the option is given
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     if args.lenient:
         changes["strict"] = False
+    if args.enforce_rate_limit:
+        changes["enforce_rate_limit"] = True
     if args.token:
         changes["tokens"] = parse_tokens(args.token)
     if args.client:
         changes["clients"] = parse_clients(args.client)
-    if args.max_body_bytes is not None:
-        changes["max_body_bytes"] = args.max_body_bytes
-    if args.rate_limit is not None:
-        changes["rate_limit"] = args.rate_limit
-    if args.enforce_rate_limit:
-        changes["enforce_rate_limit"] = True
-    if args.journal_cap is not None:
-        changes["journal_cap"] = args.journal_cap
     if args.fault:
         changes["faults"] = parse_faults(args.fault)
-    if args.seed is not None:
-        changes["seed"] = args.seed
-    for name in ("state_file", "control_token", "max_url_bytes", "max_header_bytes"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
     return config.with_changes(**changes)
 
 

@@ -17,7 +17,7 @@ from .kinds import KINDS, CreditKind
 from .listing import index_credit, list_credits
 from .render import render_credit
 from .schemas import parse_date_time
-from .store import IdFactory, Record, Store, format_time
+from .store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
 
 METADATA_LIMIT = 1024  # bytes of compact JSON; CONTRACT.md 4.6 (the published pages also say 10 KB)
 
@@ -119,7 +119,8 @@ def _resolve_counterparty(
                 f"{kind.counterparty_id} {by_id} names no {kind.counterparty} of this business.",
             )
     if by_external is not None:
-        found_by_external = business["index"][f"{kind.counterparty}_external_ids"].get(by_external)
+        _, index = UNIQUE_FIELDS[kind.counterparties]
+        found_by_external = business["index"][index].get(by_external)
         if found_by_external is None:
             findings.not_found(
                 f"/{kind.counterparty_external_id}",
@@ -302,17 +303,16 @@ def as_params(kind: CreditKind, credit: Record) -> dict[str, Any]:
 
 
 def _credit_not_found(kind: CreditKind, credit_id: str) -> NotFound:
-    param = f"{kind.counterparty}CreditId"
     return NotFound(
         Problem(
             f"{kind.label.capitalize()} not found: no {kind.label} {credit_id} in this business.",
-            {"location": "path", "pointer": f"/{param}", "keyword": "exists"},
+            {"location": "path", "pointer": f"/{kind.path_param}", "keyword": "exists"},
         )
     )
 
 
 def _find_credit(business: Record, kind: CreditKind, call: Call) -> Record:
-    credit_id = call.path[f"{kind.counterparty}CreditId"]
+    credit_id = call.path[kind.path_param]
     credit = business[kind.collection].get(credit_id)
     if credit is None:
         raise _credit_not_found(kind, credit_id)
@@ -354,7 +354,7 @@ def update(store: Store, kind: CreditKind, call: Call) -> Reply:
                     "deleted credit cannot be updated. Create a new one instead.",
                     {
                         "location": "path",
-                        "pointer": f"/{kind.counterparty}CreditId",
+                        "pointer": f"/{kind.path_param}",
                         "keyword": "deleted",
                     },
                 )

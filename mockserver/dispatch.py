@@ -21,7 +21,6 @@ class Call:
     token: str | None = None
     #: Business ids the bearer token may use; None means any business.
     token_businesses: frozenset[str] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def parse_prefer(header: str | None) -> Forcing | None:
         key, sep, value = token.partition("=")
         key = key.strip().lower()
         if not sep or key not in _PREFER_KEYS:
-            raise _bad_prefer(
+            raise bad_prefer(
                 f"Prefer token {token!r} is not understood; use code=<status>, "
                 f"delay=<milliseconds> or fault={'|'.join(FAULTS)}."
             )
@@ -58,7 +58,7 @@ def parse_prefer(header: str | None) -> Forcing | None:
     status = delay = None
     if "code" in values:
         if not values["code"].isdigit():
-            raise _bad_prefer(f"Prefer code={values['code']!r} must be an HTTP status number.")
+            raise bad_prefer(f"Prefer code={values['code']!r} must be an HTTP status number.")
         status = int(values["code"])
     if "delay" in values:
         try:
@@ -66,16 +66,17 @@ def parse_prefer(header: str | None) -> Forcing | None:
         except ValueError:
             delay = -1
         if not 0 <= delay <= MAX_DELAY_MS:
-            raise _bad_prefer(
+            raise bad_prefer(
                 f"Prefer delay={values['delay']!r} must be milliseconds from 0 to {MAX_DELAY_MS}."
             )
     fault = values.get("fault")
     if fault is not None and fault not in FAULTS:
-        raise _bad_prefer(f"Prefer fault={fault!r} is not known; use one of: {', '.join(FAULTS)}.")
+        raise bad_prefer(f"Prefer fault={fault!r} is not known; use one of: {', '.join(FAULTS)}.")
     return Forcing(status=status, delay_ms=delay or 0.0, fault=fault)
 
 
-def _bad_prefer(description: str) -> BadRequest:
+def bad_prefer(description: str) -> BadRequest:
+    """A 400 pointing at the ``Prefer`` header."""
     return BadRequest(
         Problem(description, {"location": "header", "pointer": "/prefer", "keyword": "prefer"})
     )

@@ -15,10 +15,10 @@ import yaml
 
 from .credits import compose, soft_delete, store_credit
 from .errors import FixtureError, SandboxError
-from .kinds import CUSTOMER_CREDITS, VENDOR_CREDITS, CreditKind
+from .kinds import KINDS, CreditKind
 from .schemas import parse_date_time
 from .spec import component_validator, load_yaml
-from .store import IdFactory, Record, Store, format_time
+from .store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
 
 #: Fixture file -> (record schema in the control document, store collection), in load order.
 FIXTURE_FILES: dict[str, tuple[str, str]] = {
@@ -31,16 +31,12 @@ FIXTURE_FILES: dict[str, tuple[str, str]] = {
     "customer_credits.yaml": ("CustomerCreditFixture", "customer_credits"),
     "vendor_credits.yaml": ("VendorCreditFixture", "vendor_credits"),
 }
+_KINDS = {kind.collection: kind for kind in KINDS}
 #: Store collection -> its record schema in the control document.
-_SCHEMAS = {collection: schema for schema, collection in FIXTURE_FILES.values()}
+RECORD_SCHEMAS = {collection: schema for schema, collection in FIXTURE_FILES.values()}
 _REFERENCES = {  # collection -> (field, collection it names)
     "invoices": ("customer_id", "customers"),
     "bills": ("vendor_id", "vendors"),
-}
-_UNIQUE = {  # collection -> field unique per business
-    "customers": "external_id",
-    "vendors": "external_id",
-    "ledger_accounts": "stable_name",
 }
 _TIME_FIELDS = ("sent_at", "received_at", "due_at", "created_at", "deleted_at")
 
@@ -73,9 +69,7 @@ def load_fixtures(store: Store, directory: str | Path, schema_document: Mapping[
     for filename, (_, collection) in FIXTURE_FILES.items():
         path = directory / filename
         for i, record in enumerate(files[filename]):
-            where = f"{path}: record {i}" + (
-                f" (id {record['id']})" if isinstance(record, dict) and "id" in record else ""
-            )
+            where = f"{path}: record {i}{_id_suffix(record)}"
             seed_record(store, collection, record, schema_document, where=where)
     store.mark_pristine()
 
@@ -94,15 +88,13 @@ def seed_record(
     Raises ``FixtureError`` naming the record and the JSON Pointer of the field to fix. Returns
     the record as stored (times normalised).
     """
-    if collection not in _SCHEMAS:
+    if collection not in RECORD_SCHEMAS:
         raise FixtureError(
-            f"{collection!r} is not a fixture collection; use one of: {', '.join(_SCHEMAS)}"
+            f"{collection!r} is not a fixture collection; use one of: {', '.join(RECORD_SCHEMAS)}"
         )
     if where is None:
-        where = f"{collection} record" + (
-            f" (id {record['id']})" if isinstance(record, dict) and "id" in record else ""
-        )
-    validator = component_validator(schema_document, _SCHEMAS[collection])
+        where = f"{collection} record{_id_suffix(record)}"
+    validator = component_validator(schema_document, RECORD_SCHEMAS[collection])
     for violation in validator.violations(record):
         raise FixtureError(f"{where}: {violation.pointer or '/'}: {violation.message}")
     if _id_taken(store, collection, record["id"]):
@@ -110,13 +102,16 @@ def seed_record(
     normalised = _normalise_times(record)
     if collection == "businesses":
         store.add_business(normalised)
-    elif collection in ("customer_credits", "vendor_credits"):
-        kind = CUSTOMER_CREDITS if collection == "customer_credits" else VENDOR_CREDITS
-        _add_credit(store, kind, normalised, where)
+    elif collection in _KINDS:
+        _add_credit(store, _KINDS[collection], normalised, where)
     else:
         _check_references(store, collection, normalised, where)
         store.add_record(collection, normalised)
     return normalised
+
+
+def _id_suffix(record: Any) -> str:
+    return f" (id {record['id']})" if isinstance(record, dict) and "id" in record else ""
 
 
 def _id_taken(store: Store, collection: str, record_id: str) -> bool:
@@ -149,10 +144,10 @@ def _check_references(store: Store, collection: str, record: Record, where: str)
                 f"{where}: /{field}: no {target[:-1]} {record[field]} in business "
                 f"{record['business_id']}"
             )
-    if collection in _UNIQUE:
-        field = _UNIQUE[collection]
+    if collection in UNIQUE_FIELDS:
+        field, index = UNIQUE_FIELDS[collection]
         value = record.get(field)
-        if value is not None and any(r.get(field) == value for r in business[collection].values()):
+        if value and value in business["index"][index]:
             raise FixtureError(f"{where}: /{field}: {value!r} is already used in this business")
 
 

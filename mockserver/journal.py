@@ -160,10 +160,6 @@ class Journal:
         self._lock = threading.Lock()
         self._seq = 0
 
-    @property
-    def cap(self) -> int:
-        return self._entries.maxlen or 0
-
     def record(self, **fields: Any) -> Entry:
         with self._lock:
             self._seq += 1
@@ -179,16 +175,21 @@ class Journal:
         business_id: str | None = None,
         off_contract: bool | None = None,
         since: int = 0,
+        until: int | None = None,
     ) -> list[Entry]:
-        """Entries in order, filtered; ``since`` keeps those with a larger ``seq``."""
+        """Entries in order, filtered; ``since < seq <= until`` (``until``: no upper bound).
+
+        Read ``last_seq`` first and pass it as ``until`` to take a window that a request
+        journaled meanwhile cannot slip past.
+        """
+        last = self._seq if until is None else until
         with self._lock:
-            rows = [row for row in self._entries if row[0] > since]
+            rows = [row for row in self._entries if since < row[0] <= last]
         snapshot: Iterable[Entry] = map(Entry.from_row, rows)
         return [
             e
             for e in snapshot
-            if e.seq > since
-            and (operation_id is None or e.operation_id == operation_id)
+            if (operation_id is None or e.operation_id == operation_id)
             and (status is None or e.status == status)
             and (business_id is None or e.business_id == business_id)
             and (off_contract is None or e.off_contract == off_contract)
@@ -198,6 +199,9 @@ class Journal:
     def last_seq(self) -> int:
         return self._seq
 
-    def clear(self) -> None:
+    def clear(self) -> int:
+        """Drop every entry; how many there were."""
         with self._lock:
+            count = len(self._entries)
             self._entries.clear()
+            return count

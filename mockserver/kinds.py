@@ -29,6 +29,16 @@ class CreditKind:
         return f"{self.collection[:-1]}_external_ids"
 
     @property
+    def path_param(self) -> str:
+        """The credit's id in the path (``customerCreditId``)."""
+        return f"{self.counterparty}CreditId"
+
+    @property
+    def credit_id_field(self) -> str:
+        """An allocation's field naming its credit (``customer_credit_id``)."""
+        return f"{self.collection[:-1]}_id"
+
+    @property
     def counterparties(self) -> str:
         return f"{self.counterparty}s"
 

@@ -106,7 +106,7 @@ def nul_problems(value: Any, location: str = "body") -> list[Problem]:
     found.sort()
     problems = [
         Problem(
-            f"{_where(location, pointer)}: contains a NUL character (\\u0000), which no text "
+            f"{where(location, pointer)}: contains a NUL character (\\u0000), which no text "
             "field accepts; remove it.",
             {"location": location, "pointer": pointer, "keyword": "nul"},
         )
@@ -131,7 +131,8 @@ def _compact_json(value: Any) -> bytes | None:
         return None
 
 
-def _where(location: str, pointer: str) -> str:
+def where(location: str, pointer: str) -> str:
+    """Where a value sits, as messages name it: ``body /a/0`` or ``query parameter limit``."""
     return f"body {pointer or '/'}" if location == "body" else f"{location} parameter {pointer[1:]}"
 
 

@@ -20,9 +20,14 @@ from .schemas import (
     to_json_schema,
 )
 from .schemas import _escape as escape
-from .spec import HTTP_METHODS, SUPPORTED_MEDIA_TYPES, read_document, resolve_pointer
+from .spec import (
+    HTTP_METHODS,
+    PARAMETER_STYLES,
+    SUPPORTED_MEDIA_TYPES,
+    read_document,
+    resolve_pointer,
+)
 
-_STYLES = {"path": "simple", "query": "form", "header": "simple"}
 _NO_BODY_STATUSES = {"204", "304"}
 
 
@@ -194,11 +199,11 @@ class _Linter:
         if not isinstance(raw, dict):
             return
         location = raw.get("in")
-        if location not in _STYLES:
+        if location not in PARAMETER_STYLES:
             yield Finding(f"{pointer}/in", f"parameters in {location!r} are not supported")
             return
-        style = raw.get("style", _STYLES[location])
-        if style != _STYLES[location]:
+        style = raw.get("style", PARAMETER_STYLES[location])
+        if style != PARAMETER_STYLES[location]:
             yield Finding(f"{pointer}/style", f"parameter style {style!r} is not supported")
         if "schema" not in raw:
             yield Finding(pointer, "the parameter has no schema")

@@ -210,9 +210,7 @@ def layer_sandbox(
     handle = layer_sandbox_server.begin_test(contract_failures=contract_failures)
     request.node.stash[_HANDLE] = handle
     yield handle
-    handle.close()
-    problems = handle.contract_problems()
-    layer_sandbox_server.count_requests()
+    problems = layer_sandbox_server.end_test(handle)
     if problems and handle.contract_failures:
         pytest.fail(problems, pytrace=False)
 

@@ -58,7 +58,7 @@ def render_credit(
         "allocations": [
             {
                 "id": a["id"],
-                f"{kind.collection[:-1]}_id": credit["id"],
+                kind.credit_id_field: credit["id"],
                 kind.document_id: a["document_id"],
                 "amount": a["amount"],
             }

@@ -109,11 +109,13 @@ def _check_date_time(value: object) -> bool:
 
 
 def _check_int32(value: object) -> bool:
-    return not isinstance(value, int) or -(2**31) <= value < 2**31
+    low, high = _INTEGER_BOUNDS["int32"]
+    return not isinstance(value, int) or low <= value <= high
 
 
 def _check_int64(value: object) -> bool:
-    return not isinstance(value, int) or -(2**63) <= value < 2**63
+    low, high = _INTEGER_BOUNDS["int64"]
+    return not isinstance(value, int) or low <= value <= high
 
 
 Resolver = Callable[[str, str], tuple[Any, str]]
@@ -282,7 +284,7 @@ _DAY = (
 #: in Rust before the exact Python check is called back: the profile of a 100-credit list spent
 #: half its validation time in date-time callbacks.
 _FORMAT_SUBSETS = {
-    "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    "uuid": _UUID.pattern,
     "date": rf"^[1-8][0-9]{{3}}-{_DAY}$",
     "date-time": rf"^[1-8][0-9]{{3}}-{_DAY}[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     r"(?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$",

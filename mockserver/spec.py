@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -18,7 +19,8 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 SUPPORTED_MEDIA_TYPES = frozenset({JSON, FORM})
-_PARAMETER_STYLES = {"path": "simple", "query": "form", "header": "simple"}
+#: The one parameter style per location the engine parses (``lint`` checks against it).
+PARAMETER_STYLES = {"path": "simple", "query": "form", "header": "simple"}
 _SECURITY_SCHEMES = {("http", "bearer"), ("http", "basic")}
 
 
@@ -51,9 +53,7 @@ class RequestBody:
 
 @dataclass(frozen=True)
 class ResponseSpec:
-    status: str
     media_types: Mapping[str, Validator]
-    header_names: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,17 @@ class Operation:
     responses: Mapping[str, ResponseSpec]
     security: tuple[str, ...]  # names of schemes, any one suffices; empty = no auth
     security_kinds: Mapping[str, str] = field(default_factory=dict)  # name -> bearer/basic
+
+    # Cached (the operation never changes): read on every request.
+    @cached_property
+    def query_names(self) -> frozenset[str]:
+        """The query parameters the operation declares."""
+        return frozenset(p.name for p in self.parameters if p.location == "query")
+
+    @cached_property
+    def auth_kinds(self) -> frozenset[str]:
+        """``bearer``/``basic``: the kinds of its security schemes."""
+        return frozenset(self.security_kinds.values())
 
     def response_for(self, status: int) -> ResponseSpec | None:
         """The declared response for ``status``: exact, then ``4XX``-style, then default."""
@@ -94,8 +105,10 @@ class Spec:
             count += sum(len(r.media_types) for r in op.responses.values())
         return count
 
-    def by_id(self) -> dict[str, Operation]:
-        return {op.operation_id: op for op in self.operations}
+    @cached_property
+    def by_id(self) -> Mapping[str, Operation]:
+        """Operations by operationId."""
+        return MappingProxyType({op.operation_id: op for op in self.operations})
 
 
 #: libyaml's parser when PyYAML was built with it: the same documents, parsed ten times faster.
@@ -212,7 +225,7 @@ class _Compiler:
         if "requestBody" in raw:
             body = self.request_body(raw["requestBody"], f"{pointer}/requestBody")
         responses = {
-            str(status): self.response(str(status), r, f"{pointer}/responses/{_escape(status)}")
+            str(status): self.response(r, f"{pointer}/responses/{_escape(status)}")
             for status, r in (raw.get("responses") or {}).items()
         }
         if not responses:
@@ -245,10 +258,10 @@ class _Compiler:
     def parameter(self, raw: Any, pointer: str) -> Parameter:
         raw, pointer = self.deref(raw, pointer)
         location = raw.get("in")
-        if location not in _PARAMETER_STYLES:
+        if location not in PARAMETER_STYLES:
             raise SpecError(f"{pointer}/in: parameters in {location!r} are not supported")
-        style = raw.get("style", _PARAMETER_STYLES[location])
-        if style != _PARAMETER_STYLES[location] or raw.get("explode", location == "query") is not (
+        style = raw.get("style", PARAMETER_STYLES[location])
+        if style != PARAMETER_STYLES[location] or raw.get("explode", location == "query") is not (
             location == "query"
         ):
             raise SpecError(f"{pointer}: parameter style {style!r} is not supported")
@@ -276,13 +289,10 @@ class _Compiler:
             media_types=self.media_types(raw.get("content") or {}, f"{pointer}/content"),
         )
 
-    def response(self, status: str, raw: Any, pointer: str) -> ResponseSpec:
+    def response(self, raw: Any, pointer: str) -> ResponseSpec:
         raw, pointer = self.deref(raw, pointer)
-        headers = frozenset(str(h).lower() for h in (raw.get("headers") or {}))
         return ResponseSpec(
-            status=status,
-            media_types=self.media_types(raw.get("content") or {}, f"{pointer}/content"),
-            header_names=headers,
+            media_types=self.media_types(raw.get("content") or {}, f"{pointer}/content")
         )
 
     def media_types(self, content: dict[str, Any], pointer: str) -> dict[str, Validator]:
@@ -298,7 +308,22 @@ class _Compiler:
 
 
 def component_validator(document: Mapping[str, Any], name: str) -> Validator:
-    """A validator for ``#/components/schemas/<name>`` of ``document``."""
-    return _Compiler(document).validator(
-        {"$ref": f"#/components/schemas/{name}"}, f"/components/schemas/{_escape(name)}"
-    )
+    """A validator for ``#/components/schemas/<name>`` of ``document``, compiled once.
+
+    Seeding calls this for every record; documents are never changed once loaded.
+    """
+    key = (id(document), name)
+    cached = _COMPONENT_VALIDATORS.get(key)
+    if cached is None or cached[0] is not document:
+        validator = _Compiler(document).validator(
+            {"$ref": f"#/components/schemas/{name}"}, f"/components/schemas/{_escape(name)}"
+        )
+        # The document is kept with its validator, so its id cannot be reused by another;
+        # the oldest are dropped, so apps built and thrown away (tests) do not pile up.
+        if len(_COMPONENT_VALIDATORS) >= 64:
+            del _COMPONENT_VALIDATORS[next(iter(_COMPONENT_VALIDATORS))]
+        cached = _COMPONENT_VALIDATORS[key] = (document, validator)
+    return cached[1]
+
+
+_COMPONENT_VALIDATORS: dict[tuple[int, str], tuple[Mapping[str, Any], Validator]] = {}

@@ -76,8 +76,7 @@ class IdFactory:
     """Random version-4 UUIDs; reproducible when given a seed."""
 
     def __init__(self, seed: int | None = None) -> None:
-        self._seed = seed
-        self._random = random.Random(seed) if seed is not None else None
+        self.reseed(seed)
 
     @property
     def seed(self) -> int | None:
@@ -106,6 +105,14 @@ def _uuid4() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     text = raw.hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+#: Supporting collection -> (field unique per business, the business index of its values).
+UNIQUE_FIELDS = {
+    "customers": ("external_id", "customer_external_ids"),
+    "vendors": ("external_id", "vendor_external_ids"),
+    "ledger_accounts": ("stable_name", "account_stable_names"),
+}
 
 
 def new_business(record: Record) -> Record:
@@ -155,16 +162,14 @@ class Store:
         with self.lock:
             business = self.businesses[record["business_id"]]
             business[collection][record["id"]] = record
-            index = business["index"]
-            if collection in ("customers", "vendors") and record.get("external_id"):
-                index[f"{collection[:-1]}_external_ids"][record["external_id"]] = record["id"]
-            elif collection == "ledger_accounts" and record.get("stable_name"):
-                index["account_stable_names"][record["stable_name"]] = record["id"]
+            if collection in UNIQUE_FIELDS:
+                field, index = UNIQUE_FIELDS[collection]
+                if record.get(field):
+                    business["index"][index][record[field]] = record["id"]
 
     def mark_pristine(self) -> None:
         """Remember the current state as the one ``reset`` returns to."""
-        with self.lock:
-            self._pristine = orjson.dumps(self.businesses)
+        self._pristine = self.snapshot()
 
     def reset(self) -> None:
         """Back to the pristine state, by decoding it afresh (no shared mutable data).

@@ -102,9 +102,7 @@ def behaviours(
         return Reply(200, {"data": [e.as_dict() for e in entries]})
 
     def journal_clear(call: Call) -> Reply:
-        cleared = len(journal.entries())
-        journal.clear()
-        return Reply(200, {"data": {"cleared": cleared}})
+        return Reply(200, {"data": {"cleared": journal.clear()}})
 
     def clock_view() -> Reply:
         return Reply(

@@ -22,7 +22,7 @@ from .config import Config
 from .control import state_view
 from .coverage import ContractCoverage
 from .errors import ContractViolation, FixtureError, SandboxError, error_body
-from .fixtures import seed_record
+from .fixtures import RECORD_SCHEMAS, seed_record
 from .journal import Entry
 from .ratelimit import RateLimiter
 from .schemas import parse_date_time
@@ -43,14 +43,6 @@ _SEED_DEFAULTS: dict[str, dict[str, Any]] = {
     "vendors": {"status": "ACTIVE"},
     "invoices": {"status": "SENT"},
     "bills": {"status": "RECEIVED"},
-}
-_SCHEMA_OF = {
-    "customers": "Customer",
-    "vendors": "Vendor",
-    "invoices": "Invoice",
-    "bills": "Bill",
-    "ledger_accounts": "LedgerAccount",
-    "businesses": "Business",
 }
 _ESCAPE_HINT = (
     "Sending such requests on purpose? Wrap them in `with layer_sandbox.expect_off_contract():`, "
@@ -84,7 +76,7 @@ class SandboxHarness:
         self.sandbox: Sandbox = self.app.state.sandbox
         self.token = usable_token(self.config)
         self.coverage = ContractCoverage.for_spec(self.sandbox.spec)
-        self.operations = {op.operation_id: op for op in self.sandbox.spec.operations}
+        self.operations = self.sandbox.spec.by_id
         self.default_business_id: str | None = next(iter(self.sandbox.store.businesses), None)
         self.server: BackgroundServer | None = None
         self.url = INPROCESS_URL
@@ -148,16 +140,25 @@ class SandboxHarness:
     def count_requests(self) -> None:
         """Add the requests made since the last count to the contract coverage."""
         journal = self.sandbox.journal
-        entries = journal.entries(since=self._counted_seq)
-        first = entries[0].seq if entries else journal.last_seq + 1
+        end = journal.last_seq
+        entries = journal.entries(since=self._counted_seq, until=end)
+        first = entries[0].seq if entries else end + 1
         self.coverage.uncounted += first - self._counted_seq - 1
         self.coverage.record(entries)
-        self._counted_seq = journal.last_seq
+        self._counted_seq = end
 
     def begin_test(self, *, contract_failures: bool = True) -> LayerSandbox:
         self.count_requests()
         self.reset()
         return LayerSandbox(self, contract_failures=contract_failures)
+
+    def end_test(self, handle: LayerSandbox) -> str | None:
+        """Close ``handle``'s clients; its contract problems not reported yet, as one message.
+
+        The test's requests are counted for coverage by the next ``begin_test`` or ``close``.
+        """
+        handle.close()
+        return handle.contract_problems()
 
 
 def usable_token(config: Config) -> str:
@@ -310,7 +311,7 @@ class LayerSandbox:
         schema = (
             self.harness.sandbox.control_spec.document.get("components", {})
             .get("schemas", {})
-            .get(_SCHEMA_OF.get(collection, ""), {})
+            .get(RECORD_SCHEMAS.get(collection, ""), {})
         )
         for name, prop in schema.get("properties", {}).items():
             if name in schema.get("required", ()) and prop.get("nullable"):
@@ -398,8 +399,9 @@ class LayerSandbox:
 
     def contract_problems(self) -> str | None:
         """Off-contract requests and contract violations not reported yet, as one message."""
-        entries = self._journal.entries(since=self._checked_seq)
-        self._checked_seq = self._journal.last_seq
+        end = self._journal.last_seq
+        entries = self._journal.entries(since=self._checked_seq, until=end)
+        self._checked_seq = end
         failing = [
             e
             for e in entries
@@ -458,7 +460,7 @@ class _ExpectOffContract:
         self._handle._expected.append((self._start, end))
         if exc_type is not None:
             return
-        inside = [e for e in journal.entries(since=self._start) if e.seq <= end]
+        inside = journal.entries(since=self._start, until=end)
         if not any(e.off_contract for e in inside):
             raise AssertionError(
                 "expected an off-contract request inside expect_off_contract(), but "

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from .errors import BadRequest, ContractViolation, Problem, UnsupportedMediaType
-from .limits import MAX_JSON_DEPTH, nul_problems, too_deep
+from .limits import MAX_JSON_DEPTH, nul_problems, too_deep, where
 from .schemas import Validator, Violation, _escape
 from .spec import FORM, JSON, Operation, Parameter
 
@@ -28,11 +28,8 @@ _MAX_INTEGER_DIGITS = 100
 def problem(location: str, violation: Violation, prefix: str = "") -> Problem:
     """A client-facing problem for a schema violation found in ``location``."""
     pointer = prefix + violation.pointer
-    where = (
-        "body " + (pointer or "/") if location == "body" else f"{location} parameter {pointer[1:]}"
-    )
     return Problem(
-        f"{where}: {violation.message}.",
+        f"{where(location, pointer)}: {violation.message}.",
         {"location": location, "pointer": pointer, "keyword": violation.keyword},
     )
 
@@ -51,7 +48,7 @@ def parse_parameters(
         seen.setdefault(name, []).append(value)
     if seen:  # most requests have no query string
         problems.extend(nul_problems({name: "".join(v) for name, v in seen.items()}, "query"))
-    declared_query = {p.name for p in op.parameters if p.location == "query"} if seen else set()
+    declared_query = op.query_names
     for name in seen:
         if name not in declared_query:
             allowed = ", ".join(sorted(declared_query)) or "none"
@@ -252,7 +249,8 @@ def check_response(op: Operation, status: int, body: Any) -> None:
                 {"operation_id": op.operation_id, "status": status},
             )
         )
-    if validator.is_valid(body):
+    violations = validator.violations(body)
+    if not violations:
         return
     raise ContractViolation(
         [
@@ -266,6 +264,6 @@ def check_response(op: Operation, status: int, body: Any) -> None:
                     "keyword": v.keyword,
                 },
             )
-            for v in validator.violations(body)
+            for v in violations
         ]
     )
