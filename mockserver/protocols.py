@@ -44,9 +44,16 @@ def unreadable_body(limit: int) -> bytes:
     return orjson.dumps(error_body(BadRequest(problem)))
 
 
-def uvicorn_options(config: Config) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.run``/``uvicorn.Config`` that install these protocols."""
-    return {"http": protocol_class(config), "h11_max_incomplete_event_size": head_limit(config)}
+def uvicorn_options(config: Config, http: str = "auto") -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run``/``uvicorn.Config`` that install these protocols.
+
+    ``http`` picks the implementation as uvicorn's option of that name does: ``"auto"``
+    (httptools if installed, else h11), ``"h11"`` or ``"httptools"``.
+    """
+    return {
+        "http": protocol_class(config, http),
+        "h11_max_incomplete_event_size": head_limit(config),
+    }
 
 
 def protocol_class(config: Config, implementation: str = "auto") -> type[asyncio.Protocol]:

@@ -21,6 +21,8 @@ class BackgroundServer:
 
     Usable as a context manager (``with BackgroundServer(create_app()) as server: server.url``)
     in pytest fixtures, scripts and other test runners alike. ``port=0`` picks a free port.
+    ``http`` picks uvicorn's HTTP implementation: ``"auto"`` (httptools if installed, else
+    h11), ``"h11"`` or ``"httptools"``.
     """
 
     def __init__(
@@ -31,12 +33,14 @@ class BackgroundServer:
         port: int = 0,
         startup_timeout: float = 10.0,
         log_level: str = "warning",
+        http: str = "auto",
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.startup_timeout = startup_timeout
         self.log_level = log_level
+        self.http = http
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -70,7 +74,11 @@ class BackgroundServer:
         # A sandbox app gets the HTTP protocols `mockserver serve` uses (unreadable requests
         # answered in Layer's envelope, capped request heads).
         sandbox = getattr(getattr(self.app, "state", None), "sandbox", None)
-        options = uvicorn_options(sandbox.config) if sandbox is not None else {}
+        options = (
+            uvicorn_options(sandbox.config, self.http)
+            if sandbox is not None
+            else {"http": self.http}
+        )
         # log_config=None: leave the host process's logging set-up alone.
         config = uvicorn.Config(
             self.app,

@@ -1,6 +1,8 @@
 """Shared fixtures: one sandbox app for the session, reset before every test that uses it."""
 
+import base64
 import functools
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +22,34 @@ BUSINESS = "b0000000-0000-4000-8000-000000000001"
 OTHER_BUSINESS = "b0000000-0000-4000-8000-000000000002"
 CUSTOMER_CREDITS = f"/v1/businesses/{BUSINESS}/invoices/customer-credits"
 VENDOR_CREDITS = f"/v1/businesses/{BUSINESS}/bills/vendor-credits"
+UNKNOWN_BUSINESS = "b0000000-0000-4000-8000-0000000000ff"
+CREDIT = f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001"
+VENDOR_CREDIT = f"{VENDOR_CREDITS}/dc000000-0000-4000-8000-000000000001"
+#: The ``error_enum`` of each 4xx status's envelope.
+ERROR_ENUMS = {
+    400: "SpecifiedBadRequest",
+    401: "Unauthenticated",
+    404: "SpecifiedIdNotFound",
+    405: "MethodNotAllowed",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    429: "RateLimited",
+}
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = "http://127.0.0.1:8000"  # the documents' server
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """An HTTP Basic ``Authorization`` header."""
+    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

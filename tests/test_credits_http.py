@@ -19,11 +19,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import BUSINESS, CUSTOMER_CREDITS, OTHER_BUSINESS, VENDOR_CREDITS
+from conftest import (
+    BUSINESS,
+    CUSTOMER_CREDITS,
+    OTHER_BUSINESS,
+    UNKNOWN_BUSINESS,
+    VENDOR_CREDITS,
+)
 from starlette.testclient import TestClient
 
 UNKNOWN_ID = "00000000-0000-4000-8000-0000000000ff"
-UNKNOWN_BUSINESS = "b0000000-0000-4000-8000-0000000000ff"
 OMIT: Any = object()  # a body field to leave out of ``Kind.body``
 
 

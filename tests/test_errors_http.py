@@ -7,7 +7,6 @@ location, pointer and keyword; strict mode turns the sandbox's own off-contract 
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -19,7 +18,17 @@ import httpx
 import orjson
 import pytest
 import yaml
-from conftest import BUSINESS, CUSTOMER_CREDITS, OTHER_BUSINESS, VENDOR_CREDITS
+from conftest import (
+    BUSINESS,
+    CREDIT,
+    CUSTOMER_CREDITS,
+    ERROR_ENUMS,
+    OTHER_BUSINESS,
+    UNKNOWN_BUSINESS,
+    VENDOR_CREDIT,
+    VENDOR_CREDITS,
+    basic,
+)
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -27,19 +36,7 @@ from mockserver import Config, Sandbox, create_app
 from mockserver.dispatch import Call, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
-UNKNOWN_BUSINESS = "b0000000-0000-4000-8000-0000000000ff"
-CREDIT = f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001"
-VENDOR_CREDIT = f"{VENDOR_CREDITS}/dc000000-0000-4000-8000-000000000001"
 BEARER = {"Authorization": "Bearer test-token"}
-ERROR_ENUMS = {
-    400: "SpecifiedBadRequest",
-    401: "Unauthenticated",
-    404: "SpecifiedIdNotFound",
-    405: "MethodNotAllowed",
-    413: "PayloadTooLarge",
-    415: "UnsupportedMediaType",
-    429: "RateLimited",
-}
 
 
 def valid_credit(**fields: Any) -> dict[str, Any]:
@@ -435,10 +432,6 @@ def test_token_map_rejects_unknown_tokens_with_401(token_map_app: Starlette, tok
 
     error_entries(client.get(CUSTOMER_CREDITS), 401)
     error_entries(client.get("/whoami"), 401)
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
 def test_oauth2_token_issues_a_bearer_token(anonymous: TestClient) -> None:

@@ -1,6 +1,5 @@
 """`mockserver fuzz` gates CI on a Schemathesis run against a served sandbox."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -8,18 +7,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from conftest import free_port
 
 from mockserver.cli import main
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(*args: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,

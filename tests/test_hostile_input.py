@@ -15,16 +15,20 @@ import base64
 import json
 import os
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 import pytest
-import uvicorn
-from conftest import BUSINESS, CUSTOMER_CREDITS, VENDOR_CREDITS
+from conftest import (
+    BUSINESS,
+    CREDIT,
+    CUSTOMER_CREDITS,
+    ERROR_ENUMS,
+    VENDOR_CREDIT,
+    VENDOR_CREDITS,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -32,20 +36,10 @@ from starlette.testclient import TestClient
 
 from mockserver import Config, Sandbox, create_app
 from mockserver.limits import MAX_JSON_DEPTH
-from mockserver.protocols import head_limit, protocol_class
+from mockserver.server import BackgroundServer
 from mockserver.spec import Operation
 
-CREDIT = f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001"
-VENDOR_CREDIT = f"{VENDOR_CREDITS}/dc000000-0000-4000-8000-000000000001"
 JSON = {"content-type": "application/json"}
-ERROR_ENUMS = {
-    400: "SpecifiedBadRequest",
-    401: "Unauthenticated",
-    404: "SpecifiedIdNotFound",
-    405: "MethodNotAllowed",
-    413: "PayloadTooLarge",
-    415: "UnsupportedMediaType",
-}
 #: The four operations that take a JSON body: (method, url).
 JSON_BODY_OPERATIONS = [
     ("POST", CUSTOMER_CREDITS),
@@ -620,27 +614,6 @@ def test_the_documents_answer_a_wrong_method_in_the_envelope(
 # --------------------------------------------------------------------------- the real server
 
 
-def serve(app: Starlette, implementation: str) -> tuple[uvicorn.Server, threading.Thread, int]:
-    config: Config = app.state.sandbox.config
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="critical",
-            lifespan="off",
-            http=protocol_class(config, implementation),
-            h11_max_incomplete_event_size=head_limit(config),
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    return server, thread, sock.getsockname()[1]
-
-
 def implementations() -> list[str]:
     try:
         import httptools  # noqa: F401
@@ -651,10 +624,9 @@ def implementations() -> list[str]:
 
 @pytest.fixture(scope="module", params=implementations())
 def live_port(request: pytest.FixtureRequest) -> Iterator[int]:
-    server, thread, port = serve(create_app(Config()), request.param)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    app = create_app(Config())
+    with BackgroundServer(app, log_level="critical", http=request.param) as server:
+        yield server.port
 
 
 def raw_exchange(port: int, request: bytes, pieces: int = 1) -> tuple[int, bytes]:

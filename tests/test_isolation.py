@@ -8,13 +8,12 @@ under a token map unless their client is configured. With a control token, every
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import BUSINESS, OTHER_BUSINESS
+from conftest import BUSINESS, OTHER_BUSINESS, UNKNOWN_BUSINESS, basic
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -22,7 +21,6 @@ from mockserver import Config, create_app
 from mockserver.cli import _parser, config_from_args
 from mockserver.config import from_environment
 
-UNKNOWN_BUSINESS = "b0000000-0000-4000-8000-0000000000ff"
 #: Every operation of a business, as a valid request for business 2 (Brightside Bakery).
 BRIGHTSIDE_REQUESTS: dict[str, tuple[str, str, Any]] = {
     "business.invoices.customer-credits.post": (
@@ -87,11 +85,6 @@ BRIGHTSIDE_REQUESTS: dict[str, tuple[str, str, Any]] = {
     ),
 }
 RATE_HEADERS = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
 
 
 @pytest.fixture(scope="module")

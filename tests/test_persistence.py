@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import CUSTOMER_CREDITS
+from conftest import CUSTOMER_CREDITS, free_port
 from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
@@ -234,12 +234,6 @@ def test_the_state_file_comes_from_the_environment(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- a real process
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Served:
