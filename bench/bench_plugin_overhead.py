@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from mockserver import Config
-from mockserver.testing import SandboxHarness
+from mockserver.plugin.testing import SandboxHarness
 
 TARGET_MS = {"inprocess": 2.0, "socket": 5.0}
 

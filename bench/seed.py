@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mockserver import Config, Sandbox, create_app
-from mockserver.dispatch import Call
+from mockserver.engine.dispatch import Call
 
 BUSINESS = "b0000000-0000-4000-8000-000000000001"
 CUSTOMERS = [f"c0000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3)]
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8200)
     parser.add_argument("--credits", type=int, default=100_000)
     args = parser.parse_args()
-    from mockserver.protocols import uvicorn_options
+    from mockserver.serving.protocols import uvicorn_options
 
     logging.basicConfig(level="INFO", format="%(levelname)s: %(message)s")
     config = Config()

@@ -6,10 +6,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .app import Sandbox, create_app
     from .config import Config
+    from .engine.spec import Spec, compile_spec, load_spec
     from .errors import FixtureError, SandboxError, SpecError
-    from .spec import Spec, compile_spec, load_spec
+    from .serving.app import Sandbox, create_app
 
 __all__ = [
     "Config",
@@ -29,13 +29,13 @@ __all__ = [
 _HOMES = {
     "Config": ".config",
     "FixtureError": ".errors",
-    "Sandbox": ".app",
+    "Sandbox": ".serving.app",
     "SandboxError": ".errors",
-    "Spec": ".spec",
+    "Spec": ".engine.spec",
     "SpecError": ".errors",
-    "compile_spec": ".spec",
-    "create_app": ".app",
-    "load_spec": ".spec",
+    "compile_spec": ".engine.spec",
+    "create_app": ".serving.app",
+    "load_spec": ".engine.spec",
 }
 
 

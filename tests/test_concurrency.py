@@ -19,7 +19,7 @@ import pytest
 from conftest import CUSTOMER_CREDITS, VENDOR_CREDITS
 
 from mockserver import Config, create_app
-from mockserver.server import BackgroundServer
+from mockserver.serving.server import BackgroundServer
 
 ROUNDS = range(3)
 THREADS = 50

@@ -1,7 +1,7 @@
 """Contract coverage counts calls per documented response and merges across processes."""
 
-from mockserver.coverage import ContractCoverage, documented_status
-from mockserver.journal import Journal
+from mockserver.controls.coverage import ContractCoverage, documented_status
+from mockserver.controls.journal import Journal
 
 
 def test_a_status_counts_under_its_exact_then_range_then_default_response() -> None:

@@ -33,7 +33,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mockserver import Config, Sandbox, create_app
-from mockserver.dispatch import Call, Reply
+from mockserver.engine.dispatch import Call, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 BEARER = {"Authorization": "Bearer test-token"}

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import free_port
 
-from mockserver.cli import main
+from mockserver.serving.cli import main
 
 
 def _serve(*args: str) -> Iterator[str]:

@@ -35,9 +35,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mockserver import Config, Sandbox, create_app
-from mockserver.limits import MAX_JSON_DEPTH
-from mockserver.server import BackgroundServer
-from mockserver.spec import Operation
+from mockserver.engine.limits import MAX_JSON_DEPTH
+from mockserver.engine.spec import Operation
+from mockserver.serving.server import BackgroundServer
 
 JSON = {"content-type": "application/json"}
 #: The four operations that take a JSON body: (method, url).

@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
-from mockserver.cli import _parser, config_from_args
 from mockserver.config import from_environment
+from mockserver.serving.cli import _parser, config_from_args
 
 #: Every operation of a business, as a valid request for business 2 (Brightside Bakery).
 BRIGHTSIDE_REQUESTS: dict[str, tuple[str, str, Any]] = {
@@ -194,7 +194,7 @@ def test_under_a_token_map_an_issued_token_of_a_configured_client_sees_every_bus
 
 
 def test_the_sandbox_forgets_the_oldest_issued_tokens_beyond_its_cap(bound: TestClient) -> None:
-    from mockserver.auth import ISSUED_TOKENS_CAP
+    from mockserver.engine.auth import ISSUED_TOKENS_CAP
 
     authenticator = bound.app.state.sandbox.auth  # type: ignore[attr-defined]
     first = issued_token(bound)

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from mockserver.cli import main
 from mockserver.config import BUILTIN_CONTROL_SPEC, BUILTIN_FIXTURES, BUILTIN_SPEC
-from mockserver.lint import lint_document, lint_path
+from mockserver.serving.cli import main
+from mockserver.tools.lint import lint_document, lint_path
 
 PUBLISHED = Path(__file__).parent / "data" / "published-delete-customer-credit.yaml"
 

@@ -27,8 +27,8 @@ from conftest import CUSTOMER_CREDITS, free_port
 from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
+from mockserver.controls.persistence import write_atomically
 from mockserver.errors import StateFileError
-from mockserver.persistence import write_atomically
 
 AUTH = {"Authorization": "Bearer t"}
 _TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # built once: httpx builds a costly one per client

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from conftest import CUSTOMER_CREDITS
 
-from mockserver.testing import LayerSandbox
+from mockserver.plugin.testing import LayerSandbox
 
 POST_ID = "business.invoices.customer-credits.post"
 CREATE: dict[str, Any] = {

@@ -13,7 +13,7 @@ import pytest
 from conftest import CUSTOMER_CREDITS
 
 from mockserver import Config, create_app
-from mockserver.server import BackgroundServer
+from mockserver.serving.server import BackgroundServer
 
 FETCH = f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001"
 

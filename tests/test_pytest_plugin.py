@@ -81,7 +81,7 @@ def test_every_test_starts_from_the_fixtures(layer_sandbox, run):
 
 def test_installing_the_package_registers_the_plugin() -> None:
     plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
-    assert plugins.get("layer_sandbox") == "mockserver.pytest_plugin", (
+    assert plugins.get("layer_sandbox") == "mockserver.plugin.pytest_plugin", (
         "the pytest11 entry point is missing: install the package (pip install -e '.[test]')"
     )
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from mockserver.engine.routing import Router
+from mockserver.engine.spec import compile_spec
 from mockserver.errors import MethodNotAllowed, NotFound
-from mockserver.routing import Router
-from mockserver.spec import compile_spec
 
 SPEC = {
     "openapi": "3.0.3",

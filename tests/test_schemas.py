@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mockserver import load_spec
 from mockserver.config import BUILTIN_CONTROL_SPEC, BUILTIN_SPEC
-from mockserver.schemas import Validator, _violations, is_uuid
+from mockserver.engine.schemas import Validator, _violations, is_uuid
 
 UUIDS = [
     "3c90c3cc-0d44-4b50-8888-8dd25736052a",

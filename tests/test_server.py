@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from mockserver import Config, create_app
-from mockserver.server import BackgroundServer
+from mockserver.serving.server import BackgroundServer
 
 
 def test_serves_on_a_free_port_until_stopped() -> None:

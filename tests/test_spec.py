@@ -8,8 +8,8 @@ import pytest
 
 from mockserver import Config, create_app
 from mockserver.config import BUILTIN_CONTROL_SPEC, BUILTIN_SPEC
+from mockserver.engine.spec import compile_spec, load_spec
 from mockserver.errors import SpecError
-from mockserver.spec import compile_spec, load_spec
 
 BASE: dict[str, Any] = {
     "openapi": "3.0.3",

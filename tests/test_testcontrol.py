@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
-from mockserver.server import BackgroundServer
+from mockserver.serving.server import BackgroundServer
 
 CREATE = {
     "customer_id": "c0000000-0000-4000-8000-000000000001",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mockserver import Config, FixtureError
-from mockserver.testing import LayerSandbox, SandboxHarness
+from mockserver.plugin.testing import LayerSandbox, SandboxHarness
 
 SALES = {"type": "StableName", "stable_name": "SALES"}
 

@@ -6,7 +6,7 @@ import httpx
 from conftest import CUSTOMER_CREDITS
 
 from mockserver import Config, create_app
-from mockserver.transport import ASGITransport
+from mockserver.serving.transport import ASGITransport
 
 APP = create_app(Config())
 

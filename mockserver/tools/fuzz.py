@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from .config import FUZZ_CONFIG
+from ..config import FUZZ_CONFIG
 
 
 def fuzz_command(url: str, max_examples: int, extra: Sequence[str] = ()) -> list[str]:

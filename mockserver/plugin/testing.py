@@ -17,20 +17,20 @@ from typing import Any
 
 import httpx
 
-from .app import Sandbox, create_app
-from .config import Config
-from .control import state_view
-from .coverage import ContractCoverage
-from .errors import ContractViolation, FixtureError, SandboxError, error_body
-from .fixtures import RECORD_SCHEMAS, seed_record
-from .journal import Entry
-from .ratelimit import RateLimiter
-from .schemas import parse_date_time
-from .server import BackgroundServer
-from .store import Record
-from .testcontrol import restore_document, snapshot_document
-from .transport import ASGITransport
-from .validation import check_response
+from ..config import Config
+from ..controls.coverage import ContractCoverage
+from ..controls.journal import Entry
+from ..controls.ratelimit import RateLimiter
+from ..controls.testcontrol import restore_document, snapshot_document
+from ..engine.schemas import parse_date_time
+from ..engine.store import Record
+from ..engine.validation import check_response
+from ..errors import ContractViolation, FixtureError, SandboxError, error_body
+from ..layer.control import state_view
+from ..layer.fixtures import RECORD_SCHEMAS, seed_record
+from ..serving.app import Sandbox, create_app
+from ..serving.server import BackgroundServer
+from ..serving.transport import ASGITransport
 
 MODES = ("socket", "inprocess")
 #: The bearer token clients get when the config binds none (any non-empty token is accepted).

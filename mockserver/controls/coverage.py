@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..engine.spec import Operation, Spec
 from .journal import Entry
-from .spec import Operation, Spec
 
 
 def documented_status(op_statuses: Iterable[str], status: int) -> str | None:

@@ -11,12 +11,12 @@ from typing import Any, cast
 
 import orjson
 
-from .dispatch import Call, Reply, find_business
-from .errors import BadRequest, Problem
+from ..engine.dispatch import Call, Reply, find_business
+from ..engine.schemas import is_uuid, parse_date, parse_date_time
+from ..engine.store import Record, Store, format_time, sortable_time
+from ..errors import BadRequest, Problem
 from .kinds import CreditKind
 from .render import render_credit
-from .schemas import is_uuid, parse_date, parse_date_time
-from .store import Record, Store, format_time, sortable_time
 
 
 def list_credits(store: Store, kind: CreditKind, call: Call) -> Reply:

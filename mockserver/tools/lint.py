@@ -11,22 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import FixtureError, SpecError
-from .schemas import (
+from ..engine.schemas import (
     ANNOTATION_KEYWORDS,
     SUPPORTED_FORMATS,
     SUPPORTED_KEYWORDS,
     Validator,
     to_json_schema,
 )
-from .schemas import _escape as escape
-from .spec import (
+from ..engine.schemas import _escape as escape
+from ..engine.spec import (
     HTTP_METHODS,
     PARAMETER_STYLES,
     SUPPORTED_MEDIA_TYPES,
     read_document,
     resolve_pointer,
 )
+from ..errors import FixtureError, SpecError
 
 _NO_BODY_STATUSES = {"204", "304"}
 
@@ -95,15 +95,15 @@ def lint_path(spec: str | Path, fixtures: str | Path | None = None) -> list[Find
 
 
 def _declares_fixture_schemas(document: Mapping[str, Any]) -> bool:
-    from .fixtures import FIXTURE_FILES
+    from ..layer.fixtures import FIXTURE_FILES
 
     schemas = (document.get("components") or {}).get("schemas") or {}
     return isinstance(schemas, dict) and all(name in schemas for name, _ in FIXTURE_FILES.values())
 
 
 def _lint_fixtures(fixtures: str | Path, document: Mapping[str, Any]) -> list[Finding]:
-    from .fixtures import load_fixtures
-    from .store import Store
+    from ..engine.store import Store
+    from ..layer.fixtures import load_fixtures
 
     try:
         load_fixtures(Store(), fixtures, document)

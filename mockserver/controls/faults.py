@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import BadRequest, Problem
+from ..errors import BadRequest, Problem
 
 FAULTS = ("close", "reset", "truncate")
 _PREFER_KEYS = ("code", "delay", "fault")

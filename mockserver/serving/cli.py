@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Config, from_environment, parse_clients, parse_faults, parse_tokens
-from .errors import FixtureError, SpecError, StateFileError
+from ..config import Config, from_environment, parse_clients, parse_faults, parse_tokens
+from ..errors import FixtureError, SpecError, StateFileError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -180,7 +180,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def lint(args: argparse.Namespace) -> int:
-    from .lint import lint_paths
+    from ..tools.lint import lint_paths
 
     failed = False
     for path, findings in lint_paths(args.spec, args.fixtures):
@@ -193,7 +193,7 @@ def lint(args: argparse.Namespace) -> int:
 
 
 def fuzz(args: argparse.Namespace) -> int:
-    from .fuzz import run_fuzz
+    from ..tools.fuzz import run_fuzz
 
     client_id, _, secret = args.client.partition(":")
     return run_fuzz(

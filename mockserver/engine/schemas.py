@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import jsonschema_rs
 import orjson
 
-from .errors import SpecError
+from ..errors import SpecError
 
 if TYPE_CHECKING:
     import jsonschema

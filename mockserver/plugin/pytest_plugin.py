@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .coverage import ContractCoverage
+    from ..config import Config
+    from ..controls.coverage import ContractCoverage
     from .testing import LayerSandbox, SandboxHarness
 
 _WORKER_OUTPUT_KEY = "layer_sandbox_coverage"
@@ -42,7 +42,7 @@ class _State:
     summary: list[str] = field(default_factory=list)
 
     def add_coverage(self, data: dict[str, Any]) -> None:
-        from .coverage import ContractCoverage
+        from ..controls.coverage import ContractCoverage
 
         if self.coverage is None:
             self.coverage = ContractCoverage()
@@ -157,7 +157,7 @@ def layer_sandbox_config(pytestconfig: pytest.Config) -> Config:
 
     Override it (session scope) in a ``conftest.py`` to change anything else.
     """
-    from .config import from_environment
+    from ..config import from_environment
 
     options = _options(pytestconfig)
     changes: dict[str, Any] = {}
@@ -183,7 +183,7 @@ def layer_sandbox_server(
     pytestconfig: pytest.Config, layer_sandbox_config: Config, layer_sandbox_mode: str
 ) -> Iterator[SandboxHarness]:
     """The sandbox of this session (of this worker under xdist), started once."""
-    from .errors import FixtureError, SpecError
+    from ..errors import FixtureError, SpecError
     from .testing import SandboxHarness
 
     harness: SandboxHarness | None = None
@@ -259,17 +259,17 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 
 def _write_report(state: _State, config: pytest.Config) -> None:
-    from .coverage import ContractCoverage, summary_lines
+    from ..controls.coverage import ContractCoverage, summary_lines
 
     path = state.options.report
     assert path is not None
     coverage = state.coverage
     if coverage is None or not coverage.operations:  # no test used the sandbox
-        from .spec import load_spec
+        from ..engine.spec import load_spec
 
         spec_path = state.options.spec
         if spec_path is None:
-            from .config import BUILTIN_SPEC
+            from ..config import BUILTIN_SPEC
 
             spec_path = BUILTIN_SPEC
         fresh = ContractCoverage.for_spec(load_spec(spec_path))

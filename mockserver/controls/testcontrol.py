@@ -8,15 +8,15 @@ from typing import Any, cast
 
 import orjson
 
-from .control import state_view
-from .dispatch import Behaviour, Call, Reply
-from .errors import BadRequest, FixtureError, Problem
+from ..engine.dispatch import Behaviour, Call, Reply
+from ..engine.schemas import parse_date_time
+from ..engine.spec import Operation
+from ..engine.store import Store, format_time
+from ..errors import BadRequest, FixtureError, Problem
+from ..layer.control import state_view
+from ..layer.fixtures import seed_record
 from .faults import Scenarios
-from .fixtures import seed_record
 from .journal import Journal
-from .schemas import parse_date_time
-from .spec import Operation
-from .store import Store, format_time
 
 SNAPSHOT_FORMAT = "layer-sandbox-snapshot/1"
 

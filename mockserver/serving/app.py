@@ -22,10 +22,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from . import auth, control, credits, persistence, testcontrol
-from .config import Config
-from .dispatch import Behaviour, Call, Reply
-from .errors import (
+from ..config import Config
+from ..controls import persistence, testcontrol
+from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
+from ..controls.journal import Journal
+from ..controls.ratelimit import RateLimiter
+from ..engine import auth
+from ..engine.dispatch import Behaviour, Call, Reply
+from ..engine.limits import check_request_head, query_items
+from ..engine.routing import Router
+from ..engine.spec import (
+    Operation,
+    Spec,
+    compile_spec,
+    component_validator,
+    load_spec,
+    read_document,
+)
+from ..engine.store import IdFactory, Store
+from ..engine.validation import check_response, parse_body, parse_parameters, problem, raise_if
+from ..errors import (
     BadRequest,
     ContractViolation,
     MethodNotAllowed,
@@ -37,16 +53,9 @@ from .errors import (
     error_body,
     error_class_for,
 )
-from .faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
-from .fixtures import load_fixtures
-from .journal import Journal
-from .limits import check_request_head, query_items
-from .lint import lint_document
-from .ratelimit import RateLimiter
-from .routing import Router
-from .spec import Operation, Spec, compile_spec, component_validator, load_spec, read_document
-from .store import IdFactory, Store
-from .validation import check_response, parse_body, parse_parameters, problem, raise_if
+from ..layer import control, credits
+from ..layer.fixtures import load_fixtures
+from ..tools.lint import lint_document
 
 log = logging.getLogger("mockserver")
 #: Requests under this prefix drive the sandbox; they are not part of Layer's contract.

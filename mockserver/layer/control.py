@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dispatch import Behaviour, Call, Reply
+from ..engine.dispatch import Behaviour, Call, Reply
+from ..engine.store import RECORD_COLLECTIONS, Record, Store
 from .kinds import KINDS
 from .render import render_credit
-from .store import RECORD_COLLECTIONS, Record, Store
 
 
 def state_view(store: Store) -> dict[str, Any]:

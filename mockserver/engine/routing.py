@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from .errors import MethodNotAllowed, NotFound
+from ..errors import MethodNotAllowed, NotFound
 from .spec import Operation
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import yaml
 
+from ..engine.schemas import parse_date_time
+from ..engine.spec import component_validator, load_yaml
+from ..engine.store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
+from ..errors import FixtureError, SandboxError
 from .credits import compose, soft_delete, store_credit
-from .errors import FixtureError, SandboxError
 from .kinds import KINDS, CreditKind
-from .schemas import parse_date_time
-from .spec import component_validator, load_yaml
-from .store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
 
 #: Fixture file -> (record schema in the control document, store collection), in load order.
 FIXTURE_FILES: dict[str, tuple[str, str]] = {

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from .dispatch import Behaviour, Call, Reply
-from .errors import BadRequest, Problem, StateFileError
-from .store import CREDIT_COLLECTIONS, RECORD_COLLECTIONS, Store
+from ..engine.dispatch import Behaviour, Call, Reply
+from ..engine.store import CREDIT_COLLECTIONS, RECORD_COLLECTIONS, Store
+from ..errors import BadRequest, Problem, StateFileError
 from .testcontrol import SNAPSHOT_FORMAT, restore_document
 
 _BUSINESS_KEYS = ("business", *RECORD_COLLECTIONS, *CREDIT_COLLECTIONS, "index")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from functools import lru_cache
 
+from ..engine.store import Record
 from .kinds import CreditKind
-from .store import Record
 
 _TAG_NAMESPACE = uuid.UUID("6f1c7c2e-4f5b-4c3a-9a57-1c2f7f0e5b11")
 

@@ -19,8 +19,8 @@ from typing import Any, cast
 
 import orjson
 
-from .config import Config
-from .errors import BadRequest, Problem, error_body
+from ..config import Config
+from ..errors import BadRequest, Problem, error_body
 
 #: Head bytes allowed beyond the app's URL and header limits before the parser stops reading.
 _HEAD_SLACK = 8 * 1024

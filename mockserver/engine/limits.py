@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from .errors import BadRequest, Problem
+from ..errors import BadRequest, Problem
 from .schemas import _escape
 
 #: Deepest JSON nesting accepted in a body; real credit bodies need fewer than ten levels.

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from .errors import BadRequest, ContractViolation, Problem, UnsupportedMediaType
+from ..errors import BadRequest, ContractViolation, Problem, UnsupportedMediaType
 from .limits import MAX_JSON_DEPTH, nul_problems, too_deep, where
 from .schemas import Validator, Violation, _escape
 from .spec import FORM, JSON, Operation, Parameter

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NotFound, Problem
+from ..errors import NotFound, Problem
 from .store import Record, Store
 
 

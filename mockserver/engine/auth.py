@@ -11,8 +11,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import Problem, Unauthenticated
 from .dispatch import Behaviour, Call, Reply
-from .errors import Problem, Unauthenticated
 from .spec import HTTP_METHODS, Operation
 from .store import IdFactory
 

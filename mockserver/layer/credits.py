@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 
-from .dispatch import Behaviour, Call, Reply, find_business
-from .errors import BadRequest, NotFound, Problem
+from ..engine.dispatch import Behaviour, Call, Reply, find_business
+from ..engine.schemas import parse_date_time
+from ..engine.store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
+from ..errors import BadRequest, NotFound, Problem
 from .kinds import KINDS, CreditKind
 from .listing import index_credit, list_credits
 from .render import render_credit
-from .schemas import parse_date_time
-from .store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
 
 METADATA_LIMIT = 1024  # bytes of compact JSON; CONTRACT.md 4.6 (the published pages also say 10 KB)
 

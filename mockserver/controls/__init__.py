@@ -1,0 +1,1 @@
+"""Test controls: journal, faults, clock, snapshot/restore, persistence, rate limit, coverage."""

@@ -1,0 +1,1 @@
+"""The generic engine: any OpenAPI document loaded, compiled, routed, validated, served."""

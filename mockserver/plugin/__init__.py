@@ -1,0 +1,1 @@
+"""The pytest integration: the sandbox harness and the plugin's fixtures."""

@@ -1,0 +1,1 @@
+"""Tools for CI: ``mockserver lint`` and ``mockserver fuzz``."""
