@@ -11,12 +11,28 @@ import random
 import threading
 import uuid
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change worth telling subscribers about, e.g. ``CustomerCredit.created`` (no I/O here).
+
+    Behaviours ``emit`` events inside their transaction; whoever delivers them (webhooks, the
+    pytest plugin's capture) drains the store's outbox with ``take_events`` after answering.
+    """
+
+    type: str  # "<Entity>.<created|updated|archived>"
+    business_id: str
+    entity_id: str
+    entity_external_id: str | None
+    at: str  # the sandbox clock's time of the change
 
 #: Collections of supporting records every business holds, keyed by record id.
 RECORD_COLLECTIONS = ("customers", "vendors", "invoices", "bills", "ledger_accounts")
@@ -140,6 +156,22 @@ class Store:
         self.lock = threading.RLock()
         self.businesses: dict[str, Record] = {}
         self._pristine = orjson.dumps(self.businesses)
+        self._outbox: list[Event] = []
+
+    def emit(
+        self, entity: str, action: str, business_id: str, entity_id: str, external_id: str | None
+    ) -> None:
+        """Record that ``entity`` ``entity_id`` was created, updated or archived."""
+        with self.lock:
+            self._outbox.append(
+                Event(f"{entity}.{action}", business_id, entity_id, external_id, self.now())
+            )
+
+    def take_events(self) -> list[Event]:
+        """The events emitted since the last call, oldest first."""
+        with self.lock:
+            events, self._outbox = self._outbox, []
+            return events
 
     def transaction(self) -> AbstractContextManager[Any]:
         """Hold the lock; callers check everything before changing anything."""
