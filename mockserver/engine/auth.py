@@ -8,12 +8,12 @@ import copy
 import hmac
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import Problem, Unauthenticated
 from .dispatch import Behaviour, Call, Reply
-from .spec import HTTP_METHODS, Operation
+from .spec import HTTP_METHODS, Operation, SecurityScheme
 from .store import IdFactory
 
 _CLIENT_NAMESPACE = uuid.UUID("0c7d3d0a-5f1e-4b8e-9a43-7b0d8f1e2c55")
@@ -47,38 +47,93 @@ class Authenticator:
         )
 
     def authenticate(
-        self, op: Operation, authorization: str | None
+        self,
+        op: Operation,
+        authorization: str | None,
+        api_key: Callable[[str, str], str | None] | None = None,
     ) -> tuple[str | None, frozenset[str] | None]:
-        """The bearer token (or Basic client id) and the businesses it may use (None: any)."""
-        if not op.security:
+        """The bearer token (or Basic client id, or API key) and the businesses it may use
+        (None: any). ``api_key(location, name)`` reads an API key from the request.
+
+        Any one of the operation's security alternatives suffices; each needs all its schemes.
+        """
+        if not op.security or () in op.security:
             return None, None
-        if CONTROL_SCHEME in op.security:
+        if CONTROL_SCHEME in op.scheme_names:
             self.check_control(authorization)
             return None, None
-        scheme, credentials = _split_authorization(authorization)
-        kinds = op.auth_kinds
-        if "bearer" in kinds and scheme == "bearer" and credentials:
-            businesses = self.tokens.get(credentials)
-            if businesses is None and credentials in self.issued:
-                return credentials, self._issued_businesses
-            if self.tokens and businesses is None:
-                raise _unauthenticated("the bearer token is not one this sandbox knows.")
-            return credentials, None if businesses is None or "*" in businesses else businesses
-        if "basic" in kinds and scheme == "basic" and credentials:
-            client = _basic_credentials(credentials)
-            if client is None:
-                raise _unauthenticated("HTTP Basic credentials must be base64 of client_id:secret.")
-            if self.clients and self.clients.get(client[0]) != client[1]:
-                raise _unauthenticated("the client id and secret are not ones this sandbox knows.")
-            return client[0], None
-        wanted = " or ".join(
-            "Authorization: Bearer <token>" if k == "bearer" else "Authorization: Basic <base64>"
-            for k in sorted(kinds)
-        )
+        rejected: list[Unauthenticated] = []  # credentials given, but not good ones
+        for alternative in op.security:
+            try:
+                identity: tuple[str | None, frozenset[str] | None] = (None, None)
+                for name in alternative:
+                    found = self._check(op.schemes[name], authorization, api_key)
+                    if identity[0] is None:
+                        identity = found
+                return identity
+            except _Missing as exc:
+                if len(op.security) == 1:
+                    raise exc from None
+            except Unauthenticated as exc:
+                rejected.append(exc)
+        if rejected:
+            raise rejected[0]
+        raise self._missing_one([op.schemes[n] for n in sorted(op.scheme_names)], authorization)
+
+    def _check(
+        self,
+        scheme: SecurityScheme,
+        authorization: str | None,
+        api_key: Callable[[str, str], str | None] | None,
+    ) -> tuple[str | None, frozenset[str] | None]:
+        kind = scheme.kind
+        if kind == "apiKey":
+            value = api_key(scheme.key_location, scheme.key_name) if api_key else None
+            if not value:
+                raise _unauthenticated(
+                    f"the request has no API key; send it in the {_key_place(scheme)}.",
+                    _challenges([scheme]),
+                )
+            return value, None
+        scheme_word, credentials = _split_authorization(authorization)
+        if kind in ("bearer", "oauth2", "openIdConnect"):
+            if scheme_word == "bearer" and credentials:
+                businesses = self.tokens.get(credentials)
+                if businesses is None and credentials in self.issued:
+                    return credentials, self._issued_businesses
+                if self.tokens and businesses is None:
+                    raise _unauthenticated(
+                        "the bearer token is not one this sandbox knows.", _challenges([scheme])
+                    )
+                return credentials, None if businesses is None or "*" in businesses else businesses
+        elif kind == "basic":
+            if scheme_word == "basic" and credentials:
+                client = _basic_credentials(credentials)
+                if client is None:
+                    raise _unauthenticated(
+                        "HTTP Basic credentials must be base64 of client_id:secret.",
+                        _challenges([scheme]),
+                    )
+                if self.clients and self.clients.get(client[0]) != client[1]:
+                    raise _unauthenticated(
+                        "the client id and secret are not ones this sandbox knows.",
+                        _challenges([scheme]),
+                    )
+                return client[0], None
+        elif kind.startswith("http:") and scheme_word == kind[5:] and credentials:
+            return credentials, None
+        raise self._missing_one([scheme], authorization)
+
+    @staticmethod
+    def _missing_one(schemes: list[SecurityScheme], authorization: str | None) -> Unauthenticated:
+        wanted = " or ".join(sorted({_wanted(s) for s in schemes}))
         given = (
             "no Authorization header" if not authorization else "a malformed Authorization header"
         )
-        raise _unauthenticated(f"the request has {given}; send {wanted}.")
+        if all(s.kind == "apiKey" for s in schemes):
+            given = "no API key"
+        missing = _unauthenticated(f"the request has {given}; send {wanted}.", _challenges(schemes))
+        return _Missing(missing.problems, headers=missing.headers)
 
     def check_control(self, authorization: str | None) -> None:
         """Raise a 401 unless the control token is unset or ``authorization`` carries it."""
@@ -104,13 +159,48 @@ class Authenticator:
         return self.issued.get(token, "sandbox-client")
 
 
-def _unauthenticated(description: str) -> Unauthenticated:
+class _Missing(Unauthenticated):
+    """No usable credentials for a scheme (as opposed to credentials that were refused)."""
+
+
+def _unauthenticated(description: str, challenges: str = "") -> Unauthenticated:
     return Unauthenticated(
         Problem(
             f"Unauthenticated: {description}",
             {"location": "header", "pointer": "/authorization", "keyword": "security"},
-        )
+        ),
+        headers={"WWW-Authenticate": challenges} if challenges else None,
     )
+
+
+def _wanted(scheme: SecurityScheme) -> str:
+    if scheme.kind == "basic":
+        return "Authorization: Basic <base64>"
+    if scheme.kind == "apiKey":
+        return f"an API key in the {_key_place(scheme)}"
+    if scheme.kind.startswith("http:"):
+        return f"Authorization: {scheme.kind[5:].title()} <credentials>"
+    return "Authorization: Bearer <token>"
+
+
+def _key_place(scheme: SecurityScheme) -> str:
+    place = {"header": "header", "query": "query parameter", "cookie": "cookie"}
+    return f"{scheme.key_name} {place.get(scheme.key_location, scheme.key_location)}"
+
+
+def _challenges(schemes: list[SecurityScheme]) -> str:
+    """``WWW-Authenticate``: one challenge per scheme (RFC 9110 section 11.6.1)."""
+    out = []
+    for scheme in schemes:
+        if scheme.kind == "basic":
+            out.append('Basic realm="sandbox"')
+        elif scheme.kind == "apiKey":
+            out.append(f'ApiKey realm="sandbox", {scheme.key_location}="{scheme.key_name}"')
+        elif scheme.kind.startswith("http:"):
+            out.append(f'{scheme.kind[5:].title()} realm="sandbox"')
+        else:
+            out.append('Bearer realm="sandbox"')
+    return ", ".join(dict.fromkeys(out))
 
 
 def _split_authorization(header: str | None) -> tuple[str, str]:

@@ -7,7 +7,7 @@ The engine supports an explicit allow-list of schema keywords and formats; anyth
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -22,33 +22,40 @@ if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
-#: Keywords the validator understands; everything else in a schema is an error.
+#: JSON Schema 2020-12 keywords the validator enforces (OpenAPI 3.1's dialect; 3.0 schemas are
+#: translated into it). Anything else in a schema is reported with its pointer (``Findings``).
 SUPPORTED_KEYWORDS = frozenset(
     {
-        "type",
-        "format",
-        "enum",
-        "properties",
-        "required",
-        "additionalProperties",
-        "items",
-        "minItems",
-        "maxItems",
-        "minimum",
-        "maximum",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "nullable",
-        "oneOf",
-        "anyOf",
-        "allOf",
-        "$ref",
+        "type", "format", "enum", "const",
+        "properties", "required", "additionalProperties", "patternProperties",
+        "propertyNames", "minProperties", "maxProperties", "dependentRequired",
+        "dependentSchemas", "unevaluatedProperties",
+        "items", "prefixItems", "contains", "minContains", "maxContains", "uniqueItems",
+        "minItems", "maxItems", "unevaluatedItems",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+        "minLength", "maxLength", "pattern",
+        "nullable",  # OpenAPI 3.0, translated into a type array
+        "oneOf", "anyOf", "allOf", "not", "if", "then", "else",
+        "$ref", "$defs", "definitions",
     }
-)
-#: Keywords that document a schema and do not constrain it.
-ANNOTATION_KEYWORDS = frozenset({"description", "example", "default", "title"})
+)  # fmt: skip
+#: Keywords that document a schema without constraining it; kept for the response generator.
+ANNOTATION_KEYWORDS = frozenset(
+    {
+        "description", "example", "examples", "default", "title", "readOnly", "writeOnly",
+        "deprecated", "xml", "externalDocs", "discriminator", "$comment", "$schema", "$id",
+        "$anchor", "contentMediaType", "contentEncoding", "contentSchema",
+    }
+)  # fmt: skip
+#: Formats the validator checks; JSON Schema says other formats are annotations, accepted as is.
 SUPPORTED_FORMATS = frozenset({"uuid", "date", "date-time", "int32", "int64"})
+#: Keywords whose value is one schema, a list of schemas, or a map of schemas.
+_ONE_SCHEMA = frozenset(
+    {"items", "additionalProperties", "propertyNames", "contains", "not", "if", "then", "else",
+     "unevaluatedProperties", "unevaluatedItems", "contentSchema"}
+)  # fmt: skip
+_SCHEMA_LISTS = frozenset({"oneOf", "anyOf", "allOf", "prefixItems"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -121,45 +128,153 @@ def _check_int64(value: object) -> bool:
 Resolver = Callable[[str, str], tuple[Any, str]]
 
 
-def to_json_schema(node: Any, pointer: str, resolve: Resolver, _stack: tuple[str, ...] = ()) -> Any:
-    """Inline ``$ref``s and translate OpenAPI 3.0 ``nullable`` into JSON Schema.
+class Findings:
+    """Constructs of a document the engine does not support, each with its JSON Pointer.
 
-    ``pointer`` is where ``node`` sits in the source document, so every ``SpecError`` names the
-    exact place to fix. ``resolve(ref, pointer)`` returns the target and its pointer.
+    Strict (the project's own documents, ``--strict-spec``): the first one is a ``SpecError``.
+    Otherwise each is remembered, reported once at start-up, and the rest is served.
     """
-    if not isinstance(node, dict):
-        raise SpecError(f"{pointer}: a schema must be an object, got {type(node).__name__}")
-    if "$ref" in node:
-        ref = node["$ref"]
-        if ref in _stack:
-            raise SpecError(f"{pointer}: recursive schema through {ref} is not supported")
-        target, target_pointer = resolve(ref, pointer)
-        return to_json_schema(target, target_pointer, resolve, (*_stack, ref))
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        here = f"{pointer}/{_escape(key)}"
-        if key in ANNOTATION_KEYWORDS or key == "nullable":
-            continue
-        if key not in SUPPORTED_KEYWORDS:
-            raise SpecError(f"{here}: schema keyword {key!r} is not supported by the sandbox")
-        if key == "format" and value not in SUPPORTED_FORMATS:
-            raise SpecError(f"{here}: format {value!r} is not supported by the sandbox")
-        if key == "properties":
-            out[key] = {
-                name: to_json_schema(sub, f"{here}/{_escape(name)}", resolve, _stack)
-                for name, sub in value.items()
-            }
-        elif key in ("items",) or (key == "additionalProperties" and isinstance(value, dict)):
-            out[key] = to_json_schema(value, here, resolve, _stack)
-        elif key in ("oneOf", "anyOf", "allOf"):
-            out[key] = [
-                to_json_schema(sub, f"{here}/{i}", resolve, _stack) for i, sub in enumerate(value)
-            ]
-        else:
-            out[key] = value
-    if node.get("nullable") is True:
-        out = _allow_null(out)
+
+    def __init__(self, strict: bool = True) -> None:
+        self.strict = strict
+        self.items: list[str] = []
+        self._seen: set[str] = set()
+
+    def report(self, pointer: str, message: str) -> None:
+        text = f"{pointer or '/'}: {message}"
+        if self.strict:
+            raise SpecError(text)
+        if text not in self._seen:
+            self._seen.add(text)
+            self.items.append(text)
+
+
+def to_json_schema(
+    node: Any,
+    pointer: str,
+    resolve: Resolver,
+    findings: Findings | None = None,
+    *,
+    openapi30: bool = True,
+) -> Any:
+    """An OpenAPI schema as one self-contained JSON Schema 2020-12 schema.
+
+    ``$ref``s are inlined; a recursive one becomes a ``$ref`` into the result's own ``$defs``.
+    OpenAPI 3.0's ``nullable`` and boolean ``exclusiveMinimum``/``exclusiveMaximum`` are
+    translated; 3.1 ``$ref`` siblings apply beside the target (``allOf``). ``pointer`` is where
+    ``node`` sits in the source document, so every finding names the exact place to fix;
+    ``resolve(ref, pointer)`` returns the target and its pointer.
+    """
+    converter = _Converter(resolve, findings or Findings(strict=True), openapi30)
+    out = converter.convert(node, pointer, ())
+    if converter.defs and isinstance(out, dict):
+        while converter.pending:  # a definition may reach further recursive ones
+            ref, (target, target_pointer) = converter.pending.popitem()
+            key = converter.keys[ref]
+            converter.defs[key] = converter.convert(target, target_pointer, (ref,))
+        out = {**out, "$defs": {**out.get("$defs", {}), **converter.defs}}
     return out
+
+
+class _Converter:
+    def __init__(self, resolve: Resolver, findings: Findings, openapi30: bool) -> None:
+        self.resolve = resolve
+        self.findings = findings
+        self.openapi30 = openapi30
+        self.keys: dict[str, str] = {}  # recursive $ref -> its key in $defs
+        self.defs: dict[str, Any] = {}
+        self.pending: dict[str, tuple[Any, str]] = {}
+
+    def convert(self, node: Any, pointer: str, stack: tuple[str, ...]) -> Any:
+        if isinstance(node, bool):
+            return node
+        if not isinstance(node, dict):
+            self.findings.report(
+                pointer, f"a schema must be an object or a boolean, got {type(node).__name__}"
+            )
+            return {}
+        if "$ref" in node:
+            return self._reference(node, pointer, stack)
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            key = str(key)
+            here = f"{pointer}/{_escape(key)}"
+            if key.startswith("x-") or key == "nullable":
+                continue
+            if key in ANNOTATION_KEYWORDS:
+                out[key] = value
+            elif key not in SUPPORTED_KEYWORDS:
+                self.findings.report(
+                    here, f"schema keyword {key!r} is not supported by the sandbox"
+                )
+            elif key in _SCHEMA_MAPS or key == "definitions":
+                if isinstance(value, dict):
+                    out[key] = {
+                        str(name): self.convert(sub, f"{here}/{_escape(str(name))}", stack)
+                        for name, sub in value.items()
+                    }
+                else:
+                    self.findings.report(here, f"{key} must map names to schemas")
+            elif key in _SCHEMA_LISTS:
+                if isinstance(value, list):
+                    out[key] = [
+                        self.convert(sub, f"{here}/{i}", stack) for i, sub in enumerate(value)
+                    ]
+                else:
+                    self.findings.report(here, f"{key} must be a list of schemas")
+            elif key in _ONE_SCHEMA:
+                out[key] = self.convert(value, here, stack)
+            elif key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
+                bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+                if value and bound in node:  # OpenAPI 3.0: a flag on minimum/maximum
+                    out[key] = node[bound]
+            else:
+                out[key] = value
+        for key in ("exclusiveMinimum", "exclusiveMaximum"):
+            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+            if node.get(key) is True and bound in out:
+                del out[bound]
+        if node.get("nullable") is True and self.openapi30:
+            out = _allow_null(out)
+        return out
+
+    def _reference(self, node: dict[str, Any], pointer: str, stack: tuple[str, ...]) -> Any:
+        ref = node["$ref"]
+        if not isinstance(ref, str):
+            self.findings.report(f"{pointer}/$ref", "$ref must be a string")
+            return {}
+        if ref in stack:
+            key = self.keys.get(ref)
+            if key is None:
+                key = self.keys[ref] = _def_key(ref, self.defs)
+                self.defs[key] = {}  # filled once the outermost schema is done
+                try:
+                    self.pending[ref] = self.resolve(ref, pointer)
+                except SpecError as exc:
+                    self.findings.report(pointer, str(exc))
+                    return {}
+            return {"$ref": f"#/$defs/{key}"}
+        try:
+            target, target_pointer = self.resolve(ref, pointer)
+        except SpecError as exc:
+            if self.findings.strict:
+                raise
+            self.findings.report(f"{pointer}/$ref", f"{exc}; any value is accepted there")
+            return {}
+        out = self.convert(target, target_pointer, (*stack, ref))
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        if self.openapi30 or not any(k in SUPPORTED_KEYWORDS for k in siblings):
+            return out  # OpenAPI 3.0 ignores every sibling of $ref
+        return {"allOf": [out, self.convert(siblings, pointer, stack)]}
+
+
+def _def_key(ref: str, taken: Mapping[str, Any]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", ref.lstrip("#/")) or "schema"
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        key = f"{base}_{n}"
+    return key
 
 
 def _allow_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -202,30 +317,42 @@ class Validator:
 
     __slots__ = ("_detailed", "_fast", "schema")
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: Any) -> None:
         self.schema = schema
-        self._fast = _compiled(schema)
-        self._detailed: jsonschema.Draft7Validator | None = None
+        # Compiled on first use: a big document has hundreds of schemas that a test run may
+        # never exercise, and start-up should not pay for them.
+        self._fast: jsonschema_rs.Validator | bool | None = False
+        self._detailed: jsonschema.Draft202012Validator | None = None
+
+    @property
+    def fast(self) -> jsonschema_rs.Validator | None:
+        fast = self._fast
+        if fast is False:
+            fast = self._fast = _compiled(self.schema)
+        return fast  # type: ignore[return-value]
 
     @property
     def fast_compiled(self) -> bool:
-        return self._fast is not None
+        return self.fast is not None
 
     def accepts_fast(self, instance: Any) -> bool:
         """The fast engine's verdict alone (False when it cannot judge ``instance``)."""
-        if self._fast is None:
+        fast = self._fast
+        if fast is False:
+            fast = self.fast
+        if fast is None:
             return False
         try:
-            return bool(self._fast.is_valid(instance))
+            return bool(fast.is_valid(instance))  # type: ignore[union-attr]
         except Exception:  # e.g. a lone surrogate or a number it cannot hold: ask jsonschema
             return False
 
-    def detailed(self) -> jsonschema.Draft7Validator:
+    def detailed(self) -> jsonschema.Draft202012Validator:
         """The jsonschema validator behind ``violations`` (compiled on first use)."""
         if self._detailed is None:
             import jsonschema
 
-            self._detailed = jsonschema.Draft7Validator(
+            self._detailed = jsonschema.Draft202012Validator(
                 self.schema, format_checker=_format_checker()
             )
         return self._detailed
@@ -247,7 +374,7 @@ _COMPILED: dict[bytes, jsonschema_rs.Validator | None] = {}
 _COMPILED_LIMIT = 2048
 
 
-def _compiled(schema: dict[str, Any]) -> jsonschema_rs.Validator | None:
+def _compiled(schema: Any) -> jsonschema_rs.Validator | None:
     try:
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # not JSON (a YAML date in an enum, say): compile it, keep nothing
@@ -256,7 +383,7 @@ def _compiled(schema: dict[str, Any]) -> jsonschema_rs.Validator | None:
         return _COMPILED[key]
     fast: jsonschema_rs.Validator | None
     try:
-        fast = jsonschema_rs.Draft7Validator(
+        fast = jsonschema_rs.Draft202012Validator(
             fast_schema(schema), formats=_FAST_FORMATS, validate_formats=True
         )
     except Exception:  # e.g. a pattern Rust's regex syntax does not take: jsonschema only
@@ -306,14 +433,14 @@ def fast_schema(schema: Any) -> Any:
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == "properties":
+        if key in _SCHEMA_MAPS or key == "definitions":
             out[key] = {name: fast_schema(sub) for name, sub in value.items()}
-        elif key in ("items", "additionalProperties"):
+        elif key in _ONE_SCHEMA:
             out[key] = fast_schema(value)
-        elif key in ("oneOf", "anyOf", "allOf"):
+        elif key in _SCHEMA_LISTS:
             out[key] = [fast_schema(sub) for sub in value]
-        elif key != "format":
-            out[key] = value
+        elif key in SUPPORTED_KEYWORDS and key != "format":
+            out[key] = value  # annotations stay out: they may hold values that are not JSON
     fmt = schema.get("format")
     extra: dict[str, Any] | None = None
     if fmt == "uuid":
@@ -326,8 +453,7 @@ def fast_schema(schema: Any) -> Any:
     elif fmt in _INTEGER_BOUNDS:
         low, high = _INTEGER_BOUNDS[fmt]
         extra = {"minimum": low, "maximum": high}
-    elif fmt is not None:
-        out["format"] = fmt
+    # Any other format is an annotation (JSON Schema): accepted as is, as jsonschema does.
     if extra is not None:
         if any(key in out for key in extra):
             return {"allOf": [out, extra]}

@@ -1,8 +1,8 @@
-"""Loading an OpenAPI 3.0 document and compiling it, once, into an immutable operation table."""
+"""Compiling an OpenAPI 3.0 or 3.1 document, once, into an immutable operation table."""
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -10,34 +10,60 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from ..errors import SpecError
-from .schemas import Validator, _escape, to_json_schema
+from .document import load_yaml, read_document
+from .schemas import Findings, Validator, _escape, to_json_schema
+
+__all__ = ["load_yaml", "read_document"]  # re-exported: where callers have always found them
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-SUPPORTED_MEDIA_TYPES = frozenset({JSON, FORM})
-#: The one parameter style per location the engine parses (``lint`` checks against it).
-PARAMETER_STYLES = {"path": "simple", "query": "form", "header": "simple"}
-_SECURITY_SCHEMES = {("http", "bearer"), ("http", "basic")}
+#: Parameter style per location when the document names none, and the styles each admits.
+DEFAULT_STYLES = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
+PARAMETER_STYLES = {
+    "path": frozenset({"simple", "label", "matrix"}),
+    "query": frozenset({"form", "spaceDelimited", "pipeDelimited", "deepObject"}),
+    "header": frozenset({"simple"}),
+    "cookie": frozenset({"form"}),
+}
+#: Security scheme kinds: (type, http scheme) for HTTP ones, (type, "") for the rest.
+SECURITY_KINDS = frozenset(
+    {("http", "bearer"), ("http", "basic"), ("apiKey", ""), ("oauth2", ""), ("openIdConnect", "")}
+)
+
+
+@dataclass(frozen=True)
+class SecurityScheme:
+    """One scheme of ``components/securitySchemes``, as the authenticator needs it."""
+
+    name: str
+    kind: str  # bearer, basic, apiKey, oauth2, openIdConnect (the last two send bearer tokens)
+    key_name: str = ""  # apiKey: the header, query parameter or cookie name
+    key_location: str = ""  # apiKey: header, query or cookie
 
 
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    location: str  # path, query or header
+    location: str  # path, query, header or cookie
     required: bool
-    schema: dict[str, Any]
+    schema: Any
     validator: Validator
     default: Any = None
+    style: str = "form"
+    explode: bool = True
+    #: A parameter described by ``content`` instead of ``schema``: its media type (JSON text).
+    media_type: str | None = None
 
     # Cached (the dataclass is frozen, the values never change): read on every request.
     @cached_property
     def scalar_type(self) -> str:
-        kind = self.schema.get("type", "string")
-        return kind if isinstance(kind, str) else next(t for t in kind if t != "null")
+        schema = self.schema if isinstance(self.schema, dict) else {}
+        kind = schema.get("type", "string")
+        if isinstance(kind, str):
+            return kind
+        return next((t for t in kind if t != "null"), "string")
 
     @cached_property
     def pointer(self) -> str:
@@ -49,11 +75,17 @@ class Parameter:
 class RequestBody:
     required: bool
     media_types: Mapping[str, Validator]
+    #: The OpenAPI ``encoding`` object per media type (form and multipart bodies).
+    encodings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ResponseSpec:
     media_types: Mapping[str, Validator]
+    #: The Media Type Objects (their ``example``/``examples``), by media type.
+    content: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Header names the response declares (lower case).
+    headers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -64,8 +96,14 @@ class Operation:
     parameters: tuple[Parameter, ...]
     body: RequestBody | None
     responses: Mapping[str, ResponseSpec]
-    security: tuple[str, ...]  # names of schemes, any one suffices; empty = no auth
-    security_kinds: Mapping[str, str] = field(default_factory=dict)  # name -> bearer/basic
+    #: Alternatives, any one of which suffices; each names the schemes it needs together.
+    #: Empty: no authentication; an empty alternative: authentication is optional.
+    security: tuple[tuple[str, ...], ...] = ()
+    schemes: Mapping[str, SecurityScheme] = field(default_factory=dict)
+    #: The operation object as written (its ``x-sandbox-*`` extensions, summary, tags).
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Whether the document gave the operationId, or the engine derived it.
+    derived_id: bool = False
 
     # Cached (the operation never changes): read on every request.
     @cached_property
@@ -74,9 +112,19 @@ class Operation:
         return frozenset(p.name for p in self.parameters if p.location == "query")
 
     @cached_property
+    def scheme_names(self) -> frozenset[str]:
+        """Every security scheme any alternative names."""
+        return frozenset(name for alternative in self.security for name in alternative)
+
+    @cached_property
     def auth_kinds(self) -> frozenset[str]:
-        """``bearer``/``basic``: the kinds of its security schemes."""
-        return frozenset(self.security_kinds.values())
+        """``bearer``/``basic``/``apiKey``...: the kinds of its security schemes."""
+        return frozenset(self.schemes[name].kind for name in self.scheme_names)
+
+    @cached_property
+    def security_kinds(self) -> Mapping[str, str]:
+        """Scheme name -> kind."""
+        return MappingProxyType({name: self.schemes[name].kind for name in self.scheme_names})
 
     def response_for(self, status: int) -> ResponseSpec | None:
         """The declared response for ``status``: exact, then ``4XX``-style, then default."""
@@ -84,6 +132,7 @@ class Operation:
         return (
             responses.get(str(status))
             or responses.get(f"{str(status)[0]}XX")
+            or responses.get(f"{str(status)[0]}xx")
             or responses.get("default")
         )
 
@@ -95,6 +144,8 @@ class Spec:
     document: Mapping[str, Any]
     operations: tuple[Operation, ...]
     source: str
+    #: Constructs that were not understood, with their pointers (empty when loaded strictly).
+    findings: tuple[str, ...] = ()
 
     @property
     def validator_count(self) -> int:
@@ -110,39 +161,48 @@ class Spec:
         """Operations by operationId."""
         return MappingProxyType({op.operation_id: op for op in self.operations})
 
+    @cached_property
+    def openapi30(self) -> bool:
+        return str(self.document.get("openapi", "")).startswith("3.0")
 
-#: libyaml's parser when PyYAML was built with it: the same documents, parsed ten times faster.
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    @cached_property
+    def base_path(self) -> str:
+        """The path of the first server URL (``/api/v3``), or "" when it has none."""
+        return server_base_path(self.document)
+
+    def extension(self, name: str, default: Any = None) -> Any:
+        """A document-level ``x-sandbox-<name>`` (on the root, else on ``info``)."""
+        key = f"x-sandbox-{name}"
+        if key in self.document:
+            return self.document[key]
+        return (self.document.get("info") or {}).get(key, default)
 
 
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load``, with libyaml when available (start-up time is mostly YAML parsing)."""
-    return yaml.load(text, Loader=_YAML_LOADER)
-
-
-def read_document(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML or JSON OpenAPI document."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read the OpenAPI document: {exc.strerror}") from exc
-    try:
-        document = json.loads(text) if path.suffix == ".json" else load_yaml(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: not valid YAML/JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise SpecError(f"{path}: an OpenAPI document must be a mapping at the top level")
-    return document
+def server_base_path(document: Mapping[str, Any]) -> str:
+    servers = document.get("servers") or []
+    if not servers or not isinstance(servers[0], dict):
+        return ""
+    url = str(servers[0].get("url", ""))
+    for name, variable in (servers[0].get("variables") or {}).items():
+        if isinstance(variable, dict):
+            url = url.replace(f"{{{name}}}", str(variable.get("default", "")))
+    path = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*", "", url)
+    if "{" in path:
+        return ""
+    return "/" + path.strip("/") if path.strip("/") else ""
 
 
 def resolve_pointer(document: Mapping[str, Any], ref: str, where: str) -> tuple[Any, str]:
     """Follow a local ``$ref`` to its target; unresolvable refs are a ``SpecError``."""
-    if not ref.startswith("#/"):
+    if not ref.startswith("#"):
         raise SpecError(f"{where}: only local $refs (#/...) are supported, got {ref!r}")
     node: Any = document
-    for raw in ref[2:].split("/"):
+    for raw in ref[2:].split("/") if ref[2:] else []:
         token = raw.replace("~1", "/").replace("~0", "~")
+        if "%" in token:
+            from urllib.parse import unquote
+
+            token = unquote(token)
         if isinstance(node, dict) and token in node:
             node = node[token]
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
@@ -152,52 +212,116 @@ def resolve_pointer(document: Mapping[str, Any], ref: str, where: str) -> tuple[
     return node, ref[1:]
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and compile an OpenAPI 3.0 document."""
-    return compile_spec(read_document(path), source=str(path))
+def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
+    """Read and compile an OpenAPI 3.0/3.1 document (several files joined by ``$ref``)."""
+    return compile_spec(read_document(path), source=str(path), strict=strict)
 
 
-def compile_spec(document: dict[str, Any], source: str = "<memory>") -> Spec:
+def check_version(document: Mapping[str, Any], source: str) -> None:
+    """Refuse what is not OpenAPI 3.0/3.1, saying what to do about it."""
+    if "swagger" in document:
+        raise SpecError(
+            f"{source}: this is a Swagger {document.get('swagger')} document; the sandbox "
+            "serves OpenAPI 3.0 and 3.1. Convert it first (for example with swagger2openapi "
+            "or editor.swagger.io's 'Convert to OpenAPI 3')."
+        )
     version = str(document.get("openapi", ""))
-    if not version.startswith("3.0"):
-        raise SpecError(f"{source}: /openapi must be 3.0.x, got {version or 'nothing'!r}")
-    compiler = _Compiler(document)
+    if not re.match(r"^3\.[01](\.|$)", version):
+        raise SpecError(f"{source}: /openapi must be 3.0.x or 3.1.x, got {version or 'nothing'!r}")
+
+
+def compile_spec(document: dict[str, Any], source: str = "<memory>", strict: bool = True) -> Spec:
+    """Compile ``document``. Strict: anything not understood is a ``SpecError``; otherwise it is
+    listed in ``Spec.findings`` with its pointer and the rest is served."""
+    check_version(document, source)
+    findings = Findings(strict)
+    compiler = _Compiler(document, findings)
     operations = []
     seen: dict[str, str] = {}
-    for path, item in (document.get("paths") or {}).items():
+    paths = document.get("paths") or {}
+    if not isinstance(paths, dict):
+        raise SpecError(f"{source}: /paths must map paths to path items")
+    for path, item in paths.items():
+        path = str(path)
         item_pointer = f"/paths/{_escape(path)}"
-        item, item_pointer = compiler.deref(item, item_pointer)
-        shared = item.get("parameters", [])
+        try:
+            item, item_pointer = compiler.deref(item, item_pointer)
+        except SpecError as exc:
+            if strict:
+                raise
+            findings.report(item_pointer, f"{exc}; the path is not served")
+            continue
+        if not isinstance(item, dict):
+            findings.report(item_pointer, "a path item must be an object; the path is not served")
+            continue
+        shared = item.get("parameters") or []
         for method in HTTP_METHODS:
-            if method not in item:
+            if not isinstance(item.get(method), dict):
                 continue
             pointer = f"{item_pointer}/{method}"
             op = compiler.operation(path, method, item[method], shared, pointer, item_pointer)
+            if op is None:
+                continue
             if op.operation_id in seen:
-                raise SpecError(
-                    f"{pointer}/operationId: {op.operation_id!r} is already used at "
-                    f"{seen[op.operation_id]}"
+                message = (
+                    f"operationId {op.operation_id!r} is already used at {seen[op.operation_id]}"
                 )
+                findings.report(f"{pointer}/operationId", message)
+                op = _renamed(op, _unique(op.operation_id, seen))
             seen[op.operation_id] = pointer
             operations.append(op)
-    return Spec(document=document, operations=tuple(operations), source=source)
+    return Spec(
+        document=document,
+        operations=tuple(operations),
+        source=source,
+        findings=tuple(findings.items),
+    )
+
+
+def derived_operation_id(method: str, path: str) -> str:
+    """A stable id for an operation without one: ``get_pets_petId`` for GET /pets/{petId}."""
+    words = [re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_") for s in path.split("/")]
+    return "_".join([method.lower(), *(w for w in words if w)]) or method.lower()
+
+
+def _unique(name: str, taken: Mapping[str, Any]) -> str:
+    n = 2
+    while f"{name}_{n}" in taken:
+        n += 1
+    return f"{name}_{n}"
+
+
+def _renamed(op: Operation, operation_id: str) -> Operation:
+    from dataclasses import replace
+
+    return replace(op, operation_id=operation_id)
 
 
 class _Compiler:
-    def __init__(self, document: Mapping[str, Any]) -> None:
+    def __init__(self, document: Mapping[str, Any], findings: Findings | None = None) -> None:
         self.document = document
+        self.findings = findings or Findings(strict=True)
+        self.openapi30 = str(document.get("openapi", "3.0")).startswith("3.0")
         self.schemes = (document.get("components") or {}).get("securitySchemes") or {}
+        self._schemes: dict[str, SecurityScheme | None] = {}
 
     def deref(self, node: Any, pointer: str) -> tuple[Any, str]:
+        seen = set()
         while isinstance(node, dict) and "$ref" in node:
-            node, pointer = resolve_pointer(self.document, node["$ref"], pointer)
+            ref = node["$ref"]
+            if ref in seen:
+                raise SpecError(f"{pointer}: $ref {ref!r} refers to itself")
+            seen.add(ref)
+            node, pointer = resolve_pointer(self.document, ref, pointer)
         return node, pointer
 
     def validator(self, schema: Any, pointer: str) -> Validator:
         def resolve(ref: str, where: str) -> tuple[Any, str]:
             return resolve_pointer(self.document, ref, where)
 
-        return Validator(to_json_schema(schema, pointer, resolve))
+        return Validator(
+            to_json_schema(schema, pointer, resolve, self.findings, openapi30=self.openapi30)
+        )
 
     def operation(
         self,
@@ -207,43 +331,46 @@ class _Compiler:
         shared: list[Any],
         pointer: str,
         item_pointer: str,
-    ) -> Operation:
+    ) -> Operation | None:
         operation_id = raw.get("operationId")
-        if not operation_id:
-            raise SpecError(f"{pointer}: every operation needs an operationId")
+        derived = not operation_id
+        if derived:
+            if self.findings.strict:
+                raise SpecError(f"{pointer}: every operation needs an operationId")
+            operation_id = derived_operation_id(method, path)
         params: dict[tuple[str, str], Parameter] = {}
-        for i, p in enumerate(shared):
-            param = self.parameter(p, f"{item_pointer}/parameters/{i}")
-            params[(param.location, param.name)] = param
-        for i, p in enumerate(raw.get("parameters", [])):
-            param = self.parameter(p, f"{pointer}/parameters/{i}")
-            params[(param.location, param.name)] = param
-        for segment in path.strip("/").split("/"):
-            if segment.startswith("{") and ("path", segment[1:-1]) not in params:
-                raise SpecError(f"{pointer}: path parameter {segment} is not declared")
+        for source, items in ((item_pointer, shared), (pointer, raw.get("parameters") or [])):
+            for i, p in enumerate(items):
+                param = self.parameter(p, f"{source}/parameters/{i}")
+                if param is not None:
+                    params[(param.location, param.name)] = param
+        for segment in re.findall(r"\{([^}/]+)\}", path):
+            if ("path", segment) not in params:
+                self.findings.report(
+                    pointer, f"path parameter {{{segment}}} is not declared; any value is accepted"
+                )
+                params[("path", segment)] = Parameter(
+                    segment, "path", True, {"type": "string"}, Validator({"type": "string"}),
+                    style="simple", explode=False,
+                )  # fmt: skip
         body = None
         if "requestBody" in raw:
             body = self.request_body(raw["requestBody"], f"{pointer}/requestBody")
-        responses = {
-            str(status): self.response(r, f"{pointer}/responses/{_escape(status)}")
-            for status, r in (raw.get("responses") or {}).items()
-        }
+        responses = {}
+        for status, r in (raw.get("responses") or {}).items():
+            where = f"{pointer}/responses/{_escape(str(status))}"
+            try:
+                responses[str(status)] = self.response(r, where)
+            except SpecError as exc:
+                if self.findings.strict:
+                    raise
+                self.findings.report(where, str(exc))
         if not responses:
-            raise SpecError(f"{pointer}/responses: an operation must declare its responses")
-        security_pointer = f"{pointer}/security" if "security" in raw else "/security"
-        requirements = raw.get("security", self.document.get("security", []))
-        names = []
-        for i, requirement in enumerate(requirements):
-            for name in requirement:
-                scheme = self.schemes.get(name)
-                where = f"{security_pointer}/{i}/{_escape(name)}"
-                if scheme is None:
-                    raise SpecError(f"{where}: security scheme {name!r} is not declared")
-                kind = (scheme.get("type"), str(scheme.get("scheme", "")).lower())
-                if kind not in _SECURITY_SCHEMES:
-                    raise SpecError(f"{where}: only http bearer and http basic are supported")
-                names.append(name)
-        kinds = {n: str(self.schemes[n]["scheme"]).lower() for n in names}
+            if self.findings.strict:
+                raise SpecError(f"{pointer}/responses: an operation must declare its responses")
+            self.findings.report(f"{pointer}/responses", "no responses declared; it answers 204")
+            responses["204"] = ResponseSpec(media_types={})
+        security, schemes = self.security(raw, pointer)
         return Operation(
             operation_id=str(operation_id),
             method=method.upper(),
@@ -251,59 +378,149 @@ class _Compiler:
             parameters=tuple(params.values()),
             body=body,
             responses=responses,
-            security=tuple(names),
-            security_kinds=kinds,
+            security=security,
+            schemes=schemes,
+            raw=raw,
+            derived_id=derived,
         )
 
-    def parameter(self, raw: Any, pointer: str) -> Parameter:
+    def security(
+        self, raw: Mapping[str, Any], pointer: str
+    ) -> tuple[tuple[tuple[str, ...], ...], dict[str, SecurityScheme]]:
+        security_pointer = f"{pointer}/security" if "security" in raw else "/security"
+        requirements = raw.get("security", self.document.get("security")) or []
+        alternatives: list[tuple[str, ...]] = []
+        schemes: dict[str, SecurityScheme] = {}
+        for i, requirement in enumerate(requirements):
+            names: list[str] = []
+            usable = True
+            for name in requirement or {}:
+                scheme = self.scheme(name, f"{security_pointer}/{i}/{_escape(name)}")
+                if scheme is None:
+                    usable = False
+                    continue
+                schemes[name] = scheme
+                names.append(name)
+            if usable:
+                alternatives.append(tuple(names))
+        if requirements and not alternatives:
+            alternatives.append(())  # none of them understood: nothing is required
+        return tuple(alternatives), schemes
+
+    def scheme(self, name: str, where: str) -> SecurityScheme | None:
+        if name in self._schemes:
+            return self._schemes[name]
+        found: SecurityScheme | None = None
+        try:
+            raw, _ = self.deref(self.schemes.get(name), where)
+        except SpecError as exc:
+            self.findings.report(where, str(exc))
+            raw = None
+        if not isinstance(raw, dict):
+            self.findings.report(
+                where, f"security scheme {name!r} is not declared; it is not enforced"
+            )
+        else:
+            kind = (str(raw.get("type", "")), str(raw.get("scheme", "")).lower())
+            if kind[0] == "http" and kind not in SECURITY_KINDS:
+                self.findings.report(
+                    where,
+                    f"HTTP scheme {kind[1]!r} is not supported; any Authorization header "
+                    f"with that scheme is accepted",
+                )
+                found = SecurityScheme(name, "http:" + kind[1])
+            elif kind[0] == "http":
+                found = SecurityScheme(name, kind[1])
+            elif kind[0] == "apiKey":
+                location = str(raw.get("in", "header"))
+                found = SecurityScheme(name, "apiKey", str(raw.get("name", "")), location)
+            elif kind[0] in ("oauth2", "openIdConnect"):
+                found = SecurityScheme(name, kind[0])
+            else:
+                self.findings.report(
+                    where, f"security scheme type {kind[0]!r} is not supported; not enforced"
+                )
+        self._schemes[name] = found
+        return found
+
+    def parameter(self, raw: Any, pointer: str) -> Parameter | None:
         raw, pointer = self.deref(raw, pointer)
+        if not isinstance(raw, dict):
+            self.findings.report(pointer, "a parameter must be an object")
+            return None
         location = raw.get("in")
         if location not in PARAMETER_STYLES:
-            raise SpecError(f"{pointer}/in: parameters in {location!r} are not supported")
-        style = raw.get("style", PARAMETER_STYLES[location])
-        if style != PARAMETER_STYLES[location] or raw.get("explode", location == "query") is not (
-            location == "query"
-        ):
-            raise SpecError(f"{pointer}: parameter style {style!r} is not supported")
-        if "schema" not in raw:
-            raise SpecError(f"{pointer}: a parameter needs a schema")
-        validator = self.validator(raw["schema"], f"{pointer}/schema")
-        kind = validator.schema.get("type", "string")
-        kinds = [kind] if isinstance(kind, str) else kind
-        if not set(kinds) <= {"string", "integer", "number", "boolean", "null"}:
-            raise SpecError(f"{pointer}/schema: only scalar parameters are supported")
-        schema, _ = self.deref(raw["schema"], f"{pointer}/schema")
+            self.findings.report(f"{pointer}/in", f"parameters in {location!r} are not supported")
+            return None
+        name = str(raw.get("name", ""))
+        if location == "header" and name.lower() in ("accept", "content-type", "authorization"):
+            return None  # OpenAPI: such header parameters are ignored
+        style = str(raw.get("style", DEFAULT_STYLES[location]))
+        if style not in PARAMETER_STYLES[location]:
+            self.findings.report(
+                f"{pointer}/style",
+                f"style {style!r} is not defined for {location} parameters; "
+                f"{DEFAULT_STYLES[location]!r} is used",
+            )
+            style = DEFAULT_STYLES[location]
+        explode = bool(raw.get("explode", style == "form"))
+        media_type = None
+        if "schema" in raw:
+            schema_source, schema_pointer = raw["schema"], f"{pointer}/schema"
+        elif isinstance(raw.get("content"), dict) and raw["content"]:
+            media_type, media = next(iter(raw["content"].items()))
+            schema_source = (media or {}).get("schema", {})
+            schema_pointer = f"{pointer}/content/{_escape(str(media_type))}/schema"
+        else:
+            if self.findings.strict:
+                raise SpecError(f"{pointer}: a parameter needs a schema")
+            self.findings.report(pointer, "the parameter has no schema; any value is accepted")
+            schema_source, schema_pointer = {}, f"{pointer}/schema"
+        validator = self.validator(schema_source, schema_pointer)
+        default = validator.schema.get("default") if isinstance(validator.schema, dict) else None
         return Parameter(
-            name=str(raw["name"]),
+            name=name,
             location=location,
             required=bool(raw.get("required", location == "path")),
             schema=validator.schema,
             validator=validator,
-            default=schema.get("default"),
+            default=default,
+            style=style,
+            explode=explode,
+            media_type=media_type,
         )
 
     def request_body(self, raw: Any, pointer: str) -> RequestBody:
         raw, pointer = self.deref(raw, pointer)
+        content = raw.get("content") or {}
         return RequestBody(
             required=bool(raw.get("required", False)),
-            media_types=self.media_types(raw.get("content") or {}, f"{pointer}/content"),
+            media_types=self.media_types(content, f"{pointer}/content"),
+            encodings={
+                str(m): body.get("encoding") or {}
+                for m, body in content.items()
+                if isinstance(body, dict) and body.get("encoding")
+            },
         )
 
     def response(self, raw: Any, pointer: str) -> ResponseSpec:
         raw, pointer = self.deref(raw, pointer)
+        content = raw.get("content") or {}
         return ResponseSpec(
-            media_types=self.media_types(raw.get("content") or {}, f"{pointer}/content")
+            media_types=self.media_types(content, f"{pointer}/content"),
+            content={str(m): body for m, body in content.items() if isinstance(body, dict)},
+            headers=frozenset(str(h).lower() for h in raw.get("headers") or {}),
         )
 
-    def media_types(self, content: dict[str, Any], pointer: str) -> dict[str, Validator]:
+    def media_types(self, content: Mapping[str, Any], pointer: str) -> dict[str, Validator]:
         out = {}
         for media_type, body in content.items():
-            where = f"{pointer}/{_escape(media_type)}"
-            if media_type not in SUPPORTED_MEDIA_TYPES:
-                raise SpecError(f"{where}: media type {media_type!r} is not supported")
-            if "schema" not in body:
-                raise SpecError(f"{where}: a body needs a schema")
-            out[media_type] = self.validator(body["schema"], f"{where}/schema")
+            where = f"{pointer}/{_escape(str(media_type))}"
+            if not isinstance(body, dict):
+                self.findings.report(where, "a media type must be an object")
+                continue
+            # No schema: any content of that type (OpenAPI leaves it open).
+            out[str(media_type).lower()] = self.validator(body.get("schema", {}), f"{where}/schema")
         return out
 
 

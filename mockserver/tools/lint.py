@@ -13,7 +13,6 @@ from typing import Any
 
 from ..engine.schemas import (
     ANNOTATION_KEYWORDS,
-    SUPPORTED_FORMATS,
     SUPPORTED_KEYWORDS,
     Validator,
     to_json_schema,
@@ -21,8 +20,8 @@ from ..engine.schemas import (
 from ..engine.schemas import _escape as escape
 from ..engine.spec import (
     HTTP_METHODS,
+    DEFAULT_STYLES,
     PARAMETER_STYLES,
-    SUPPORTED_MEDIA_TYPES,
     read_document,
     resolve_pointer,
 )
@@ -202,9 +201,11 @@ class _Linter:
         if location not in PARAMETER_STYLES:
             yield Finding(f"{pointer}/in", f"parameters in {location!r} are not supported")
             return
-        style = raw.get("style", PARAMETER_STYLES[location])
-        if style != PARAMETER_STYLES[location]:
-            yield Finding(f"{pointer}/style", f"parameter style {style!r} is not supported")
+        style = raw.get("style", DEFAULT_STYLES[location])
+        if style not in PARAMETER_STYLES[location]:
+            yield Finding(
+                f"{pointer}/style", f"style {style!r} is not defined for {location} parameters"
+            )
         if "schema" not in raw:
             yield Finding(pointer, "the parameter has no schema")
             return
@@ -226,8 +227,6 @@ class _Linter:
     def _content(self, content: Mapping[str, Any], pointer: str) -> Iterator[Finding]:
         for media_type, body in content.items():
             where = f"{pointer}/content/{escape(media_type)}"
-            if media_type not in SUPPORTED_MEDIA_TYPES:
-                yield Finding(where, f"media type {media_type!r} is not supported")
             if "schema" not in body:
                 yield Finding(where, "the media type has no schema")
                 continue
@@ -252,8 +251,6 @@ class _Linter:
             here = f"{pointer}/{escape(key)}"
             if key not in SUPPORTED_KEYWORDS and key not in ANNOTATION_KEYWORDS | {"nullable"}:
                 yield Finding(here, f"schema keyword {key!r} is not supported by the sandbox")
-            elif key == "format" and value not in SUPPORTED_FORMATS:
-                yield Finding(here, f"format {value!r} is not supported by the sandbox")
         if schema.get("nullable") is True and "type" not in schema:
             yield Finding(f"{pointer}/nullable", _nullable_message(schema), "warning")
         if "$ref" not in schema:
