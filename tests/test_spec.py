@@ -95,9 +95,13 @@ def test_unknown_formats_are_accepted_and_undefined_styles_are_errors() -> None:
         d["components"]["schemas"]["Thing"]["properties"]["name"]["format"] = "email"
 
     # JSON Schema: a format the validator does not know is an annotation, accepted as is.
-    validator = compile_spec(spec_with(add_format)).operations[0].body.media_types[  # type: ignore[union-attr]
-        "application/json"
-    ]
+    validator = (
+        compile_spec(spec_with(add_format))
+        .operations[0]
+        .body.media_types[  # type: ignore[union-attr]
+            "application/json"
+        ]
+    )
     assert validator.is_valid({"name": "not an email"})
 
     def add_matrix(d: dict[str, Any]) -> None:

@@ -23,13 +23,17 @@ SNAPSHOT_FORMAT = "layer-sandbox-snapshot/1"
 
 def snapshot_document(store: Store) -> dict[str, Any]:
     """The whole state as the JSON document ``restore`` takes back."""
-    return {"format": SNAPSHOT_FORMAT, "businesses": orjson.loads(store.snapshot())}
+    return {"format": SNAPSHOT_FORMAT, **orjson.loads(store.snapshot())}
 
 
 def restore_document(store: Store, document: Mapping[str, Any]) -> None:
     """Load a snapshot; one the sandbox cannot read leaves the state as it was (400)."""
     previous = store.snapshot()
-    store.restore(orjson.dumps(document["businesses"]))
+    store.restore(
+        orjson.dumps(
+            {"businesses": document["businesses"], "resources": document.get("resources") or {}}
+        )
+    )
     try:
         state_view(store)  # renders every record: proves the snapshot is readable
     except (KeyError, TypeError, AttributeError, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -9,36 +10,63 @@ from urllib.parse import unquote
 from ..errors import MethodNotAllowed, NotFound
 from .spec import Operation
 
+_PARAM = re.compile(r"\{([^{}/]+)\}")
+
 
 @dataclass
 class _Node:
     static: dict[str, _Node] = field(default_factory=dict)
-    param: tuple[str, _Node] | None = None
+    #: A segment that is one whole parameter (``{petId}``), whatever the parameter's name.
+    param: _Node | None = None
+    #: Segments mixing text and parameters (``{name}.json``), tried in order after those.
+    patterns: list[tuple[re.Pattern[str], _Node]] = field(default_factory=list)
     methods: dict[str, Operation] = field(default_factory=dict)
+    #: The parameter names along the path, per method (templates may name them differently).
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     template: str = ""
 
 
 class Router:
-    """A segment trie built from path templates; lookups never split the template again."""
+    """A segment trie built from path templates; lookups never split the template again.
 
-    def __init__(self, operations: Iterable[Operation]) -> None:
+    ``prefixes``: base paths under which every operation is served too (``/api/v3``), besides
+    the root.
+    """
+
+    def __init__(self, operations: Iterable[Operation], prefixes: Iterable[str] = ()) -> None:
         self._root = _Node()
+        self.templates: dict[str, set[str]] = {}  # template -> methods, for CORS and docs
         for op in operations:
-            node = self._root
-            for segment in _segments(op.path):
-                if segment.startswith("{") and segment.endswith("}"):
-                    name = segment[1:-1]
-                    if node.param is None:
-                        node.param = (name, _Node())
-                    elif node.param[0] != name:
-                        raise ValueError(
-                            f"{op.path}: parameter {{{name}}} clashes with {{{node.param[0]}}}"
-                        )
-                    node = node.param[1]
+            for prefix in ("", *prefixes):
+                self._add(prefix + op.path, op)
+
+    def _add(self, template: str, op: Operation) -> None:
+        node = self._root
+        names: list[str] = []
+        for segment in _segments(template):
+            whole = _PARAM.fullmatch(segment)
+            if whole:
+                names.append(whole.group(1))
+                if node.param is None:
+                    node.param = _Node()
+                node = node.param
+            elif _PARAM.search(segment):
+                pattern = _segment_pattern(segment)
+                names.extend(m.group(1) for m in _PARAM.finditer(segment))
+                for existing, child in node.patterns:
+                    if existing.pattern == pattern.pattern:
+                        node = child
+                        break
                 else:
-                    node = node.static.setdefault(segment, _Node())
-            node.methods[op.method] = op
-            node.template = op.path
+                    child = _Node()
+                    node.patterns.append((pattern, child))
+                    node = child
+            else:
+                node = node.static.setdefault(segment, _Node())
+        node.methods.setdefault(op.method, op)
+        node.names.setdefault(op.method, tuple(names))
+        node.template = node.template or template
+        self.templates.setdefault(template, set()).add(op.method)
 
     def match(self, method: str, raw_path: str) -> tuple[Operation, dict[str, str]]:
         """The operation for ``method`` on ``raw_path`` (still percent-encoded) and its params.
@@ -46,9 +74,9 @@ class Router:
         Raises ``NotFound`` for an unknown path and ``MethodNotAllowed`` for a known path with
         the wrong method.
         """
-        params: dict[str, str] = {}
+        values: list[str] = []
         segments = [unquote(s) if "%" in s else s for s in _segments(raw_path)]
-        node = _walk(self._root, segments, 0, params)
+        node = _walk(self._root, segments, 0, values)
         if node is None:
             raise NotFound(
                 f"No operation is served at {unquote(raw_path)}; "
@@ -57,26 +85,51 @@ class Router:
         op = node.methods.get(method)
         if op is None:
             raise MethodNotAllowed(method, node.template, node.methods)
-        return op, params
+        values.reverse()  # collected from the deepest segment up
+        return op, dict(zip(node.names[method], values, strict=False))
+
+    def allowed(self, raw_path: str) -> list[str] | None:
+        """The methods served at ``raw_path``, or None when no operation is served there."""
+        segments = [unquote(s) if "%" in s else s for s in _segments(raw_path)]
+        node = _walk(self._root, segments, 0, [])
+        return None if node is None else list(node.methods)
+
+
+def _segment_pattern(segment: str) -> re.Pattern[str]:
+    parts = []
+    at = 0
+    for found in _PARAM.finditer(segment):
+        parts.append(re.escape(segment[at : found.start()]))
+        name = re.sub(r"\W", "_", found.group(1))
+        parts.append(f"(?P<{name}>.+?)")
+        at = found.end()
+    parts.append(re.escape(segment[at:]))
+    return re.compile("".join(parts))
 
 
 def _segments(path: str) -> list[str]:
     return path.strip("/").split("/") if path.strip("/") else []
 
 
-def _walk(node: _Node, segments: list[str], at: int, params: dict[str, str]) -> _Node | None:
+def _walk(node: _Node, segments: list[str], at: int, values: list[str]) -> _Node | None:
     if at == len(segments):
         return node if node.methods else None
     head = segments[at]
     child = node.static.get(head)
     if child is not None:
-        found = _walk(child, segments, at + 1, params)
+        found = _walk(child, segments, at + 1, values)
         if found is not None:
             return found
     if node.param is not None and head:
-        name, child = node.param
-        found = _walk(child, segments, at + 1, params)
+        found = _walk(node.param, segments, at + 1, values)
         if found is not None:
-            params[name] = head
+            values.append(head)
             return found
+    for pattern, child in node.patterns:
+        matched = pattern.fullmatch(head)
+        if matched:
+            found = _walk(child, segments, at + 1, values)
+            if found is not None:
+                values.extend(reversed(matched.groups()))
+                return found
     return None

@@ -156,7 +156,10 @@ class Store:
         self.ids = ids or IdFactory()
         self.lock = threading.RLock()
         self.businesses: dict[str, Record] = {}
-        self._pristine = orjson.dumps(self.businesses)
+        #: Records of inferred resources: "<resource> <scope>" -> record id -> record, in
+        #: creation order (engine/resources.py); any document's state lives here.
+        self.resources: dict[str, dict[str, Record]] = {}
+        self._pristine = self.snapshot()
         self._outbox: list[Event] = []
 
     def emit(
@@ -211,13 +214,17 @@ class Store:
         ids; the clock is a test setting and is left as it is.
         """
         with self.lock:
-            self.businesses = orjson.loads(self._pristine)
+            self.restore(self._pristine)
             self.ids.restart()
+            self._outbox = []
 
     def snapshot(self) -> bytes:
+        """Everything stored, as JSON: ``{"businesses": {...}, "resources": {...}}``."""
         with self.lock:
-            return orjson.dumps(self.businesses)
+            return orjson.dumps({"businesses": self.businesses, "resources": self.resources})
 
     def restore(self, snapshot: bytes) -> None:
         with self.lock:
-            self.businesses = orjson.loads(snapshot)
+            state = orjson.loads(snapshot)
+            self.businesses = state["businesses"]
+            self.resources = state.get("resources") or {}
