@@ -32,6 +32,7 @@ MAX_KEY_DEPTH = MAX_JSON_DEPTH
 MAX_PROBLEMS = 20
 #: Subschemas visited when resolving one schema's ``allOf``/``anyOf``/``oneOf``/``$ref``.
 _MAX_PARTS = 256
+_COMBINING = frozenset({"$ref", "allOf", "anyOf", "oneOf"})
 _SCALAR_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
@@ -41,6 +42,8 @@ _SCALAR_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"
 def schema_parts(schema: Any, root: Any = None) -> list[Mapping[str, Any]]:
     """``schema`` and every subschema it combines: ``allOf``/``anyOf``/``oneOf`` branches and
     local ``$ref`` targets (``#/$defs/...`` against ``root``), each once."""
+    if isinstance(schema, Mapping) and not _COMBINING.intersection(schema):
+        return [schema]  # the common case: nothing to follow
     if root is None:
         root = schema
     parts: list[Mapping[str, Any]] = []
@@ -114,7 +117,11 @@ def _json_type(value: Any) -> str:
 def property_schema(schema: Any, name: str, root: Any = None) -> Any:
     """The schema of property ``name``: ``properties``, then ``patternProperties``, then
     ``additionalProperties``, looked up across the schema's branches; None if unknown."""
-    parts = schema_parts(schema, root)
+    return property_in(schema_parts(schema, root), name)
+
+
+def property_in(parts: list[Mapping[str, Any]], name: str) -> Any:
+    """``property_schema`` on the ``schema_parts`` of a schema (to look up many names)."""
     for part in parts:
         properties = part.get("properties")
         if isinstance(properties, Mapping) and name in properties:
@@ -185,10 +192,8 @@ def coerce(value: Any, schema: Any, root: Any = None) -> Any:
     if isinstance(value, list):
         return [coerce(item, item_schema(schema, i, root), root) for i, item in enumerate(value)]
     if isinstance(value, dict):
-        return {
-            key: coerce(item, property_schema(schema, key, root), root)
-            for key, item in value.items()
-        }
+        parts = schema_parts(schema, root)
+        return {key: coerce(item, property_in(parts, key), root) for key, item in value.items()}
     return value
 
 
@@ -341,8 +346,9 @@ class FieldTree:
         """The fields as one object, coerced by ``schema`` (the object's schema)."""
         if root is None:
             root = schema
+        parts = schema_parts(schema, root)
         return {
-            key: self._build(child, property_schema(schema, key, root), root, f"/{_escape(key)}")
+            key: self._build(child, property_in(parts, key), root, f"/{_escape(key)}")
             for key, child in self.root.items()
         }
 
@@ -387,10 +393,9 @@ class FieldTree:
                 self._build(child, item_schema(schema, i, root), root, f"{pointer}/{i}")
                 for i, (_, child) in enumerate(ordered)
             ]
+        parts = schema_parts(schema, root)
         return {
-            key: self._build(
-                child, property_schema(schema, key, root), root, f"{pointer}/{_escape(key)}"
-            )
+            key: self._build(child, property_in(parts, key), root, f"{pointer}/{_escape(key)}")
             for key, child in node.items()
         }
 
