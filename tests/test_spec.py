@@ -133,7 +133,7 @@ def test_openapi_30_and_31_are_accepted_swagger_and_others_refused() -> None:
         del d["openapi"]
         d["swagger"] = "2.0"
 
-    with pytest.raises(SpecError, match="Swagger 2.0 document.*Convert it first"):
+    with pytest.raises(SpecError, match=r"Swagger 2\.0 document.*Convert it first"):
         compile_spec(spec_with(make_swagger))
 
 

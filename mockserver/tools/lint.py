@@ -19,8 +19,8 @@ from ..engine.schemas import (
 )
 from ..engine.schemas import _escape as escape
 from ..engine.spec import (
-    HTTP_METHODS,
     DEFAULT_STYLES,
+    HTTP_METHODS,
     PARAMETER_STYLES,
     read_document,
     resolve_pointer,
@@ -247,7 +247,7 @@ class _Linter:
         if not isinstance(schema, dict) or pointer in self._seen_schemas:
             return
         self._seen_schemas.add(pointer)
-        for key, value in schema.items():
+        for key in schema:
             here = f"{pointer}/{escape(key)}"
             if key not in SUPPORTED_KEYWORDS and key not in ANNOTATION_KEYWORDS | {"nullable"}:
                 yield Finding(here, f"schema keyword {key!r} is not supported by the sandbox")
