@@ -14,7 +14,17 @@ from urllib.parse import parse_qsl
 import orjson
 
 from ..errors import BadRequest, ContractViolation, Problem, UnsupportedMediaType
+from .bodies import decode_body, schema_applies, select_request_media_type
 from .limits import MAX_JSON_DEPTH, nul_problems, too_deep, where
+from .params import (
+    ABSENT,
+    MALFORMED,
+    QueryParameter,
+    deserialize,
+    deserialize_content,
+    parse_cookie_header,
+    split_query,
+)
 from .schemas import Validator, Violation, _escape
 from .spec import FORM, JSON, Operation, Parameter
 
@@ -40,58 +50,136 @@ def parse_parameters(
     query: Sequence[tuple[str, str]],
     headers: Mapping[str, str],
     problems: list[Problem],
+    *,
+    reject_unknown_query: bool = True,
 ) -> dict[str, Any]:
-    """Coerce and validate the declared parameters; unknown query parameters are rejected."""
+    """Coerce and validate the declared parameters.
+
+    ``reject_unknown_query``: a query parameter the operation does not declare is a problem
+    (OpenAPI allows them; Layer's document asks for this).
+    """
     values: dict[str, Any] = {}
     seen: dict[str, list[str]] = {}
     for name, value in query:
         seen.setdefault(name, []).append(value)
     if seen:  # most requests have no query string
         problems.extend(nul_problems({name: "".join(v) for name, v in seen.items()}, "query"))
-    declared_query = op.query_names
-    for name in seen:
-        if name not in declared_query:
-            allowed = ", ".join(sorted(declared_query)) or "none"
+    shares: dict[str, list[tuple[str, str]]] | None = None
+    if _styled(op):
+        shares, unknown = split_query(_query_parameters(op), query)
+    else:
+        unknown = [name for name in seen if name not in op.query_names]
+    if reject_unknown_query:
+        for name in unknown:
+            allowed = ", ".join(sorted(op.query_names)) or "none"
             problems.append(
                 Problem(
                     f"query parameter {name!r} is not accepted here; accepted: {allowed}.",
                     {"location": "query", "pointer": f"/{_escape(name)}", "keyword": "unknown"},
                 )
             )
+    cookies: list[tuple[str, str]] | None = None
     for param in op.parameters:
         pointer = param.pointer
-        if param.location == "path":
-            raw: str | None = path_params.get(param.name)
-        elif param.location == "header":
-            raw = headers.get(param.name.lower())
-        else:
-            given = seen.get(param.name)
-            if given and len(given) > 1:
-                problems.append(
-                    Problem(
-                        f"query parameter {param.name!r} was given {len(given)} times; "
-                        "give it once (use a comma-separated value where a list is accepted).",
-                        {"location": "query", "pointer": pointer, "keyword": "type"},
-                    )
-                )
+        if not _simple(param):
+            if param.location == "cookie" and cookies is None:
+                cookies = parse_cookie_header(headers.get("cookie"))
+            value = _styled_value(param, path_params, shares, query, headers, cookies, problems)
+            if value is MALFORMED:
                 continue
-            raw = given[0] if given else None
-        if raw is None:
-            if param.required:
-                problems.append(
-                    Problem(
-                        f"{param.location} parameter {param.name!r} is required.",
-                        {"location": param.location, "pointer": pointer, "keyword": "required"},
+            if value is ABSENT:
+                _absent(param, values, problems)
+                continue
+        else:
+            if param.location == "path":
+                raw: str | None = path_params.get(param.name)
+            elif param.location == "header":
+                raw = headers.get(param.name.lower())
+            else:
+                given = seen.get(param.name)
+                if given and len(given) > 1:
+                    problems.append(
+                        Problem(
+                            f"query parameter {param.name!r} was given {len(given)} times; give "
+                            "it once (use a comma-separated value where a list is accepted).",
+                            {"location": "query", "pointer": pointer, "keyword": "type"},
+                        )
                     )
-                )
-            elif param.default is not None:
-                values[param.name] = param.default
-            continue
-        value = _coerce(param, raw)
+                    continue
+                raw = given[0] if given else None
+            if raw is None:
+                _absent(param, values, problems)
+                continue
+            value = _coerce(param, raw)
         for violation in param.validator.violations(value):
             problems.append(problem(param.location, violation, pointer))
         values[param.name] = value
     return values
+
+
+def _absent(param: Parameter, values: dict[str, Any], problems: list[Problem]) -> None:
+    if param.required:
+        problems.append(
+            Problem(
+                f"{param.location} parameter {param.name!r} is required.",
+                {"location": param.location, "pointer": param.pointer, "keyword": "required"},
+            )
+        )
+    elif param.default is not None:
+        values[param.name] = param.default
+
+
+_SCALARS = frozenset({"string", "integer", "number", "boolean", "null"})
+
+
+def _simple(param: Parameter) -> bool:
+    """A scalar in the default style of its location: read without the style machinery."""
+    if param.media_type is not None or param.location == "cookie":
+        return False
+    if param.style != ("form" if param.location == "query" else "simple"):
+        return False
+    schema = param.schema if isinstance(param.schema, dict) else {}
+    if "type" not in schema:
+        return not (set(schema) & {"properties", "items", "anyOf", "oneOf", "allOf", "$ref"})
+    kind = schema["type"]
+    return (kind in _SCALARS) if isinstance(kind, str) else set(kind) <= _SCALARS
+
+
+def _styled(op: Operation) -> bool:
+    return any(p.location == "query" and not _simple(p) for p in op.parameters)
+
+
+def _query_parameters(op: Operation) -> list[QueryParameter]:
+    return [
+        QueryParameter(p.name, p.style, p.explode, p.schema, p.media_type is not None)
+        for p in op.parameters
+        if p.location == "query"
+    ]
+
+
+def _styled_value(
+    param: Parameter,
+    path_params: Mapping[str, str],
+    shares: Mapping[str, list[tuple[str, str]]] | None,
+    query: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    cookies: list[tuple[str, str]] | None,
+    problems: list[Problem],
+) -> Any:
+    raw: Any
+    if param.location == "path":
+        raw = path_params.get(param.name)
+    elif param.location == "header":
+        raw = headers.get(param.name.lower())
+    elif param.location == "cookie":
+        raw = cookies or []
+    else:
+        raw = shares.get(param.name, []) if shares is not None else list(query)
+    if param.media_type is not None:
+        return deserialize_content(param.name, param.location, param.media_type, raw, problems)
+    return deserialize(
+        param.name, param.location, param.style, param.explode, param.schema, raw, problems
+    )
 
 
 def _coerce(param: Parameter, raw: str) -> Any:
@@ -132,8 +220,10 @@ def parse_body(op: Operation, content_type: str | None, raw: bytes, problems: li
             )
         return None
     media_type = media_type_of(content_type)
-    validator = spec.media_types.get(media_type)
-    if validator is None:
+    declared = media_type if media_type in spec.media_types else None
+    if declared is None:
+        declared = select_request_media_type(content_type, spec.media_types)
+    if declared is None:
         accepted = ", ".join(spec.media_types)
         raise UnsupportedMediaType(
             Problem(
@@ -141,9 +231,23 @@ def parse_body(op: Operation, content_type: str | None, raw: bytes, problems: li
                 {"location": "header", "pointer": "/content-type", "keyword": "content-type"},
             )
         )
-    body = _decode(media_type, raw, problems)
-    if body is _MALFORMED:
-        return None
+    validator = spec.media_types[declared]
+    if media_type == JSON:
+        body = _decode(media_type, raw, problems)
+        if body is _MALFORMED:
+            return None
+    else:
+        body = decode_body(
+            content_type or declared,
+            raw,
+            validator.schema,
+            spec.encodings.get(declared),
+            problems,
+        )
+        if body is MALFORMED:
+            return None
+        if not schema_applies(declared):
+            return body
     for violation in validator.violations(body):
         problems.append(problem("body", violation))
     return body
