@@ -37,6 +37,10 @@ class Config:
     fixtures: Path = BUILTIN_FIXTURES
     #: A response that breaks the OpenAPI document becomes a 500 contract violation.
     strict: bool = True
+    #: A construct of the document the engine does not support stops start-up (otherwise it
+    #: is logged with its pointer and the rest is served). The built-in document is always
+    #: loaded strictly.
+    strict_spec: bool = False
     #: Largest request body read, in bytes (CONTRACT.md section 3: 1 MiB).
     max_body_bytes: int = 1024 * 1024
     #: Token -> business ids it may use ("*": all). Empty: any non-empty bearer token, any business.

@@ -9,6 +9,7 @@ is built in exactly one place, ``error_body``.
     ├── Unauthenticated         401 Unauthenticated
     ├── NotFound                404 SpecifiedIdNotFound
     ├── MethodNotAllowed        405 MethodNotAllowed      (+ Allow header)
+    ├── NotAcceptable           406 NotAcceptable         (Accept admits no documented type)
     ├── PayloadTooLarge         413 PayloadTooLarge
     ├── UnsupportedMediaType    415 UnsupportedMediaType
     ├── RateLimited             429 RateLimited           (+ Retry-After header)
@@ -89,6 +90,12 @@ class MethodNotAllowed(SandboxError):
             ),
             headers={"Allow": ", ".join(allow)},
         )
+
+
+class NotAcceptable(SandboxError):
+    status = 406
+    error_enum = "NotAcceptable"
+    type = "NotAcceptable"
 
 
 class PayloadTooLarge(SandboxError):

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import BadRequest, Problem
 
 FAULTS = ("close", "reset", "truncate")
-_PREFER_KEYS = ("code", "delay", "fault")
+_PREFER_KEYS = ("code", "delay", "fault", "example", "dynamic")
 MAX_DELAY_MS = 30_000
 
 
@@ -26,6 +26,9 @@ class Forcing:
     delay_ms: float = 0.0
     fault: str | None = None
     source: str = "Prefer header"
+    #: Answers built from the document: the named example, or data generated from the schema.
+    example: str | None = None
+    dynamic: bool = False
 
     def combine(self, other: Forcing | None) -> Forcing:
         """This forcing with ``other``'s failure filled in where this one has none."""
@@ -35,6 +38,8 @@ class Forcing:
         return replace(
             failing,
             delay_ms=max(self.delay_ms, other.delay_ms),
+            example=self.example,
+            dynamic=self.dynamic,
         )
 
 
@@ -72,7 +77,16 @@ def parse_prefer(header: str | None) -> Forcing | None:
     fault = values.get("fault")
     if fault is not None and fault not in FAULTS:
         raise bad_prefer(f"Prefer fault={fault!r} is not known; use one of: {', '.join(FAULTS)}.")
-    return Forcing(status=status, delay_ms=delay or 0.0, fault=fault)
+    dynamic = values.get("dynamic", "false").lower()
+    if dynamic not in ("true", "false"):
+        raise bad_prefer(f"Prefer dynamic={values['dynamic']!r} must be true or false.")
+    return Forcing(
+        status=status,
+        delay_ms=delay or 0.0,
+        fault=fault,
+        example=values.get("example") or None,
+        dynamic=dynamic == "true",
+    )
 
 
 def bad_prefer(description: str) -> BadRequest:

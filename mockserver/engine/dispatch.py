@@ -26,8 +26,9 @@ class Call:
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: Any
+    body: Any  # a JSON value; for other media types, the text or bytes to send
     headers: Mapping[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
 
 
 Behaviour = Callable[[Call], Reply]

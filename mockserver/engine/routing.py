@@ -36,6 +36,10 @@ class Router:
     def __init__(self, operations: Iterable[Operation], prefixes: Iterable[str] = ()) -> None:
         self._root = _Node()
         self.templates: dict[str, set[str]] = {}  # template -> methods, for CORS and docs
+        self.add_operations(operations, prefixes)
+
+    def add_operations(self, operations: Iterable[Operation], prefixes: Iterable[str] = ()) -> None:
+        prefixes = tuple(prefixes)
         for op in operations:
             for prefix in ("", *prefixes):
                 self._add(prefix + op.path, op)

@@ -12,6 +12,7 @@ import logging
 import socket
 import struct
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..config import Config
+from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
 from ..controls import persistence, testcontrol
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
 from ..controls.journal import Journal
@@ -30,6 +31,14 @@ from ..controls.ratelimit import RateLimiter
 from ..engine import auth
 from ..engine.dispatch import Behaviour, Call, Reply
 from ..engine.limits import check_request_head, query_items
+from ..engine.resources import Resources, infer
+from ..engine.responses import (
+    choose_media_type,
+    error_reply,
+    example_reply,
+    is_json,
+    success_status,
+)
 from ..engine.routing import Router
 from ..engine.spec import (
     Operation,
@@ -68,7 +77,10 @@ class Sandbox:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.spec: Spec = load_spec(config.spec)
+        # The project's own documents load strictly; a user's is served with what is
+        # understood, each finding logged once with its pointer (unless --strict-spec).
+        strict = config.strict_spec or Path(config.spec) == BUILTIN_SPEC
+        self.spec: Spec = load_spec(config.spec, strict=strict)
         self.control_spec: Spec = (
             compile_spec(
                 auth.secure_control_document(read_document(config.control_spec)),
@@ -77,47 +89,77 @@ class Sandbox:
             if config.control_token is not None
             else load_spec(config.control_spec)
         )
-        for spec in (self.spec, self.control_spec):
+        for finding in self.spec.findings:
+            log.warning("%s: not understood, served without it: %s", self.spec.source, finding)
+        for spec, spec_strict in ((self.spec, strict), (self.control_spec, True)):
             # Examples and declared-but-missing required properties are contract bugs too.
             errors = [f for f in lint_document(spec.document) if f.severity == "error"]
-            if errors:
+            if errors and spec_strict:
                 raise SpecError(f"{spec.source}: " + "; ".join(str(f) for f in errors))
+            for error in errors:
+                log.warning("%s: %s", spec.source, error)
+        #: Layer's envelope for errors (its own document asks for it); else the document's.
+        self.layer_errors = self.spec.extension("error-style") == "layer"
+        self.reject_unknown_query = self.spec.extension("unknown-query") == "reject"
         self.store = Store(ids=IdFactory(config.seed))
-        load_fixtures(self.store, config.fixtures, self.control_spec.document)
         self.state_file = (
             persistence.StateFile(config.state_file, self.store) if config.state_file else None
         )
-        self.loaded_state = self.state_file is not None and self.state_file.load()
         self.auth = auth.Authenticator(
             config.tokens, config.clients, self.store.ids, config.control_token
         )
         self.limiter = RateLimiter(config.rate_limit)
         self.journal = Journal(config.journal_cap)
         self.scenarios = Scenarios()
-        operations = (*self.spec.operations, *self.control_spec.operations)
-        self.router = Router(operations)
-        self.behaviours: dict[str, Behaviour] = {
+        layer_behaviours: dict[str, Behaviour] = {
             **credits.behaviours(self.store),
             **auth.behaviours(self.auth),
-            **control.behaviours(self.store),
-            **persistence.behaviours(self.state_file),
-            **testcontrol.behaviours(
-                self.store,
-                self.journal,
-                self.scenarios,
-                self.control_spec.document,
-                self.spec.by_id,
-            ),
         }
+        # Resolution per operation: a bound behaviour (x-sandbox-behaviour, else the
+        # operationId), then an inferred resource action, then the document's own answer.
+        self.behaviours: dict[str, Behaviour] = {}
+        for op in self.spec.operations:
+            name = op.raw.get("x-sandbox-behaviour", op.operation_id)
+            if name in layer_behaviours:
+                self.behaviours[op.operation_id] = layer_behaviours[name]
+        unbound = [op for op in self.spec.operations if op.operation_id not in self.behaviours]
+        self.resources = Resources(self.store, infer(unbound), seed=config.seed or 0)
+        self.behaviours.update(self.resources.behaviours())
+        self.behaviours.update(
+            {
+                **control.behaviours(self.store),
+                **persistence.behaviours(self.state_file),
+                **testcontrol.behaviours(
+                    self.store,
+                    self.journal,
+                    self.scenarios,
+                    self.control_spec.document,
+                    self.spec.by_id,
+                ),
+            }
+        )
+        uses_layer = any(op.operation_id in layer_behaviours for op in self.spec.operations)
+        if uses_layer or Path(config.fixtures) != BUILTIN_FIXTURES:
+            load_fixtures(self.store, config.fixtures, self.control_spec.document)
+        self.loaded_state = self.state_file is not None and self.state_file.load()
+        self.router = Router(
+            self.spec.operations, [self.spec.base_path] if self.spec.base_path else []
+        )
+        self.router.add_operations(self.control_spec.operations)
         for i, rule in enumerate(config.faults):
             try:
                 self.add_fault(rule)
             except BadRequest as exc:
                 raise SpecError(f"fault rule {i} ({dict(rule)}): {exc}") from None
-        missing = [op.operation_id for op in operations if op.operation_id not in self.behaviours]
+        missing = [
+            op.operation_id
+            for op in self.control_spec.operations
+            if op.operation_id not in self.behaviours
+        ]
         if missing:
             raise SpecError(
-                f"{config.spec}: the sandbox has no behaviour for operation(s) {', '.join(missing)}"
+                f"{config.control_spec}: the sandbox has no behaviour for control operation(s) "
+                f"{', '.join(missing)}"
             )
         self.spec_json = orjson.dumps(self.spec.document)
         self.control_spec_json = orjson.dumps(self.control_spec.document)
@@ -159,6 +201,7 @@ class Sandbox:
         op: Operation | None = None
         call: Call | None = None
         forcing: Forcing | None = None
+        document_error = False  # an error the engine answers that the document does not list
         raw_body = b""
         allowed, headers = self.limiter.take()
         path = request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
@@ -189,16 +232,34 @@ class Sandbox:
                     return _FaultResponse(forcing.fault, headers)
             raw_body = await self._read_body(request, op)
             call = self.parse(op, path_params, request, raw_body)
-            reply = self.behaviours[op.operation_id](call)
+            behaviour = self.behaviours.get(op.operation_id)
+            accept = request.headers.get("accept")
+            if not self.layer_errors and public:
+                choose_media_type(op.response_for(success_status(op)), accept)  # 406
+            if behaviour is not None:
+                reply = behaviour(call)
+            else:
+                reply = example_reply(
+                    op,
+                    forcing.status if forcing and forcing.status else success_status(op),
+                    accept,
+                    example=forcing.example if forcing else None,
+                    dynamic=forcing.dynamic if forcing else False,
+                    seed=self.config.seed or 0,
+                )
         except SandboxError as exc:
-            reply = Reply(exc.status, error_body(exc), exc.headers)
+            if public and not self.layer_errors:
+                reply = error_reply(op, exc, request.headers.get("accept"))
+                document_error = op is None or str(reply.status) not in op.responses
+            else:
+                reply = Reply(exc.status, error_body(exc), exc.headers)
         except Exception:  # a sandbox bug must still answer in Layer's envelope, not a trace
             log.exception("unexpected error handling %s %s", request.method, request.url.path)
             reply = Reply(500, _BUG_BODY)
         violation = False
-        if op is not None and reply.status != 500:
+        if op is not None and reply.status != 500 and not document_error:
             reply, violation = self._checked(op, reply)
-        content = None if reply.body is None else orjson.dumps(reply.body)  # once, for both uses
+        content = _encoded(reply)  # once, for both uses
         if public:
             self._record(
                 request,
@@ -239,7 +300,11 @@ class Sandbox:
             return None
         if forcing.delay_ms:
             await asyncio.sleep(forcing.delay_ms / 1000)
-        if forcing.status is not None:
+        if forcing.status is not None and not (
+            op.operation_id not in self.behaviours
+            and forcing.status < 400
+            and op.response_for(forcing.status) is not None
+        ):  # a success status is the answer of an operation served from the document
             raise _forced_error(op, forcing)
         return forcing
 
@@ -247,10 +312,27 @@ class Sandbox:
         self, op: Operation, path_params: Mapping[str, str], request: Request, raw_body: bytes
     ) -> Call:
         """Security, parameters and body checked against ``op``: a ``Call``, or a 4xx raised."""
-        token, businesses = self.auth.authenticate(op, request.headers.get("authorization"))
         problems: list[Problem] = []
         query = query_items(request.scope["query_string"], problems)
-        params = parse_parameters(op, path_params, query, request.headers, problems)
+
+        def api_key(location: str, name: str) -> str | None:
+            if location == "header":
+                return request.headers.get(name.lower())  # type: ignore[no-any-return]
+            if location == "query":
+                return next((v for k, v in query if k == name), None)
+            return request.cookies.get(name)
+
+        token, businesses = self.auth.authenticate(
+            op, request.headers.get("authorization"), api_key
+        )
+        params = parse_parameters(
+            op,
+            path_params,
+            query,
+            request.headers,
+            problems,
+            reject_unknown_query=self.reject_unknown_query,
+        )
         body = parse_body(op, request.headers.get("content-type"), raw_body, problems)
         raise_if(problems)
         return Call(
@@ -293,7 +375,7 @@ class Sandbox:
     def _checked(self, op: Operation, reply: Reply) -> tuple[Reply, bool]:
         """The reply to send, and whether the one the behaviour built broke the contract."""
         try:
-            check_response(op, reply.status, reply.body)
+            check_response(op, reply.status, reply.body, reply.media_type)
         except ContractViolation as exc:
             log.error("contract violation: %s", exc)
             if self.config.strict:
@@ -458,13 +540,27 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
+def _encoded(reply: Reply) -> bytes | None:
+    """The reply's body as bytes: JSON through orjson, text as UTF-8."""
+    body = reply.body
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str) and not is_json(reply.media_type):
+        return body.encode("utf-8")
+    return orjson.dumps(body)
+
+
 def _json_response(
     reply: Reply, rate_headers: Mapping[str, str], content: bytes | None = None
 ) -> Response:
     """``content``: ``reply.body`` already encoded, when the caller has it."""
     headers: dict[str, str] = {**rate_headers, **reply.headers}
+    if reply.media_type != JSON_TYPE:
+        headers["content-type"] = reply.media_type
     if content is None:
-        content = b"" if reply.body is None else orjson.dumps(reply.body)
+        content = _encoded(reply) or b""
     return _JSONResponse(content, reply.status, headers)
 
 
