@@ -411,7 +411,8 @@ class Resources:
             else set()
         )
         for name, value in generated.items():
-            sub = properties.get(name) if isinstance(properties.get(name), dict) else {}
+            found = properties.get(name)
+            sub: dict[str, Any] = found if isinstance(found, dict) else {}
             if name in required or sub.get("readOnly") or "default" in sub:
                 record[name] = value
         record.update(body)
