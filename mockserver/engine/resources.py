@@ -60,6 +60,7 @@ class Resource:
     id_field: str
     id_type: str  # integer or string
     id_format: str | None
+    id_schema: Any = None
     idempotency_key: str | None = None
     soft_delete: str | None = None
     filters: Mapping[str, str] = field(default_factory=dict)  # query parameter -> field
@@ -164,7 +165,10 @@ def _resource(
     id_field = extension("id-field")
     if not id_field:
         candidates = ["id", id_param or "", "uuid", "key", f"{name.rstrip('s')}Id", "name"]
-        id_field = next((c for c in candidates if c and c in properties), "id")
+        lowered = {p.lower(): p for p in properties}
+        id_field = next(
+            (lowered[c.lower()] for c in candidates if c and c.lower() in lowered), "id"
+        )
     id_schema = properties.get(id_field) or _param_schema(item, id_param) or {}
     id_kinds = id_schema.get("type") if isinstance(id_schema, dict) else None
     id_kinds = id_kinds if isinstance(id_kinds, list) else [id_kinds]
@@ -184,6 +188,7 @@ def _resource(
         id_field=str(id_field),
         id_type="integer" if "integer" in id_kinds else "string",
         id_format=id_schema.get("format") if isinstance(id_schema, dict) else None,
+        id_schema=id_schema,
         idempotency_key=extension("idempotency-key"),
         soft_delete=extension("soft-delete"),
         filters={str(k): str(v) for k, v in dict(filters).items()},
@@ -314,7 +319,7 @@ class Resources:
             if key and body.get(key) is not None:
                 for record in records.values():
                     if record.get(key) == body[key] and not _deleted(resource, record):
-                        record.update(body)
+                        record.update(_record_names(resource, body))
                         self._touch(resource, record, created=False)
                         return self._reply(action, 200, record)
             record = self.new_record(resource, body, call.path)
@@ -355,7 +360,7 @@ class Resources:
                 return self._reply(action, _status(action.op, (201, 200)), record)
             kept = {k: existing[k] for k in _server_owned(resource) if k in existing}
             existing.clear()
-            existing.update({**body, **kept})
+            existing.update({**_record_names(resource, body), **kept})
             self._touch(resource, existing, created=False)
             return self._reply(action, _status(action.op, (200,)), existing)
 
@@ -364,7 +369,11 @@ class Resources:
         with self.store.transaction():
             record = self._find(action, call)
             if isinstance(call.body, dict):
-                patch = {k: v for k, v in call.body.items() if k != resource.id_field}
+                patch = {
+                    k: v
+                    for k, v in _record_names(resource, call.body).items()
+                    if k != resource.id_field
+                }
                 merged = merge_patch(record, patch)
                 record.clear()
                 record.update(merged)
@@ -415,7 +424,7 @@ class Resources:
             sub: dict[str, Any] = found if isinstance(found, dict) else {}
             if name in required or sub.get("readOnly") or "default" in sub:
                 record[name] = value
-        record.update(body)
+        record.update(_record_names(resource, body))
         for name in resource.scope:  # a record names its parents as the path did
             if name in properties and name not in body and name in path:
                 record[name] = path[name]
@@ -445,6 +454,13 @@ class Resources:
                         taken = max(taken, value)
             self._counters[resource.name] = taken + 1
             return taken + 1
+        schema = resource.id_schema if isinstance(resource.id_schema, dict) else {}
+        if resource.id_format != "uuid" and set(schema) & {"pattern", "maxLength", "enum"}:
+            # Ids of their own shape (Twilio's MG + 32 hex digits): generated from the schema.
+            try:
+                return generate(schema, seed=self.store.ids.new())
+            except (GenerationError, RecursionError):
+                pass
         return self.store.ids.new()
 
     def _touch(self, resource: Resource, record: Record, *, created: bool) -> None:
@@ -484,11 +500,16 @@ class Resources:
         raw_id = self._path_id(action, call)
         record = self._records(resource, call.path).get(_key(raw_id))
         if record is None:
+            name = next(
+                (p.name for p in action.op.parameters
+                 if p.location == "path" and p.name not in resource.scope),
+                resource.id_field,
+            )  # fmt: skip
             raise NotFound(
                 Problem(
                     f"No {resource.name} record has {resource.id_field} {raw_id}; create it "
                     f"first (POST {resource.collection}) or use an id a list returns.",
-                    {"location": "path", "pointer": f"/{resource.id_field}", "keyword": "exists"},
+                    {"location": "path", "pointer": f"/{name}", "keyword": "exists"},
                 )
             )
         return record
@@ -560,6 +581,18 @@ def _bind(handler: Callable[[Action, Call], Reply], action: Action) -> Behaviour
         return handler(action, call)
 
     return behaviour
+
+
+def _record_names(resource: Resource, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` with request names mapped onto the record's (``FriendlyName`` is Twilio's
+    request name of ``friendly_name``): equal but for case and underscores."""
+    properties = _properties(resource.record_schema)
+    folded = {name.replace("_", "").lower(): name for name in properties}
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        name = key if key in properties else folded.get(key.replace("_", "").lower(), key)
+        out[name] = value
+    return out
 
 
 def _key(value: Any) -> str:

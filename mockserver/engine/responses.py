@@ -60,6 +60,9 @@ def choose_media_type(response: ResponseSpec | None, accept: str | None) -> str 
     if response is None or not response.media_types:
         return None
     available = list(response.media_types)
+    if not accept or accept.strip() in ("*/*", ""):
+        # No preference: JSON when the response has it (what most clients read), else the first.
+        return next((m for m in available if is_json(m)), available[0])
     chosen = negotiate(accept, available)
     if chosen is None:
         raise NotAcceptable(
@@ -126,6 +129,18 @@ def encode(value: Any, media_type: str, schema: Any) -> Any:
     if main.startswith("text/"):
         return to_text(value)
     return value if isinstance(value, str | bytes) else to_text(value)
+
+
+def in_media_type(op: Operation, reply: Reply, accept: str | None) -> Reply:
+    """A behaviour's JSON reply re-encoded as the media type ``Accept`` chose (XML, text)."""
+    response = op.response_for(reply.status)
+    if response is None or reply.body is None or not is_json(reply.media_type):
+        return reply
+    chosen = choose_media_type(response, accept)
+    if chosen is None or is_json(chosen):
+        return reply
+    schema = response.media_types[chosen].schema
+    return Reply(reply.status, encode(reply.body, chosen, schema), reply.headers, chosen)
 
 
 def error_reply(op: Operation | None, exc: SandboxError, accept: str | None) -> Reply:

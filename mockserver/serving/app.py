@@ -36,6 +36,7 @@ from ..engine.responses import (
     choose_media_type,
     error_reply,
     example_reply,
+    in_media_type,
     is_json,
     success_status,
 )
@@ -238,6 +239,8 @@ class Sandbox:
                 choose_media_type(op.response_for(success_status(op)), accept)  # 406
             if behaviour is not None:
                 reply = behaviour(call)
+                if not self.layer_errors and public:
+                    reply = in_media_type(op, reply, accept)
             else:
                 reply = example_reply(
                     op,
@@ -250,7 +253,10 @@ class Sandbox:
         except SandboxError as exc:
             if public and not self.layer_errors:
                 reply = error_reply(op, exc, request.headers.get("accept"))
-                document_error = op is None or str(reply.status) not in op.responses
+                # Not checked where the document has no room for it (an undocumented status,
+                # or one documented without a body): the violations are still listed.
+                declared = op.response_for(reply.status) if op is not None else None
+                document_error = declared is None or reply.media_type not in declared.media_types
             else:
                 reply = Reply(exc.status, error_body(exc), exc.headers)
         except Exception:  # a sandbox bug must still answer in Layer's envelope, not a trace
@@ -269,7 +275,7 @@ class Sandbox:
                 status=reply.status,
                 request_body=call.body if call else _raw_text(raw_body),
                 response_body=reply.body,
-                response_json=content,
+                response_json=content if is_json(reply.media_type) else None,
                 # Rejected before any behaviour ran, for a reason other than the rate limit or a
                 # response the test forced.
                 off_contract=call is None

@@ -117,8 +117,9 @@ class _Linter:
         self._seen_schemas: set[str] = set()
 
     def run(self) -> Iterator[Finding]:
-        if not str(self.document.get("openapi", "")).startswith("3.0"):
-            yield Finding("/openapi", "only OpenAPI 3.0.x documents are supported")
+        version = str(self.document.get("openapi", ""))
+        if not (version.startswith("3.0") or version.startswith("3.1")):
+            yield Finding("/openapi", "only OpenAPI 3.0.x and 3.1.x documents are supported")
         yield from self._refs(self.document, "")
         yield from self._operations()
         components = self.document.get("components") or {}
@@ -249,6 +250,8 @@ class _Linter:
         self._seen_schemas.add(pointer)
         for key in schema:
             here = f"{pointer}/{escape(key)}"
+            if str(key).startswith("x-"):
+                continue
             if key not in SUPPORTED_KEYWORDS and key not in ANNOTATION_KEYWORDS | {"nullable"}:
                 yield Finding(here, f"schema keyword {key!r} is not supported by the sandbox")
         if schema.get("nullable") is True and "type" not in schema:

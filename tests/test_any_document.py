@@ -1,0 +1,229 @@
+"""Any OpenAPI document becomes a validating, stateful sandbox (real public documents and a
+small split document of our own for each inference rule)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from mockserver import Config, create_app
+from mockserver.engine.spec import compile_spec, load_spec
+from mockserver.errors import SpecError
+
+SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPLIT = Path(__file__).parent / "data" / "split" / "openapi.yaml"
+needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is not beside")
+
+
+def client(spec: Path, **headers: str) -> TestClient:
+    return TestClient(create_app(Config(spec=spec)), headers=headers)
+
+
+@needs_specs
+@pytest.mark.parametrize(
+    "name",
+    [
+        "petstore-expanded.yaml",
+        "swagger-petstore-v3.yaml",
+        "redocly-museum.yaml",
+        "twilio_messaging_v1.json",
+        "link-example.yaml",
+        "callback-example.yaml",
+    ],
+)
+def test_real_documents_start(name: str) -> None:
+    app = create_app(Config(spec=SPECS / name))
+    assert app.state.sandbox.spec.operations
+
+
+@needs_specs
+def test_petstore_crud_at_the_root_and_under_the_server_path() -> None:
+    c = client(SPECS / "swagger-petstore-v3.yaml", Authorization="Bearer t")
+    created = c.post("/api/v3/pet", json={"name": "Rex", "photoUrls": ["x"]})
+    assert created.status_code == 200  # the document's only success status for addPet
+    pet = created.json()
+    assert pet["name"] == "Rex" and isinstance(pet["id"], int)
+    assert c.get(f"/pet/{pet['id']}").json() == pet
+    assert c.get(f"/api/v3/pet/{pet['id']}").json() == pet
+    xml = c.get(f"/pet/{pet['id']}", headers={"Accept": "application/xml"})
+    assert xml.headers["content-type"].startswith("application/xml")
+    assert "<name>Rex</name>" in xml.text
+    assert c.delete(f"/pet/{pet['id']}").status_code == 200
+    gone = c.get(f"/pet/{pet['id']}")
+    assert gone.status_code == 404
+    assert gone.headers["content-type"] == "application/problem+json"
+    assert gone.json()["errors"][0]["pointer"] == "/petId"
+
+
+@needs_specs
+def test_a_bad_request_lists_every_violation_as_problem_json() -> None:
+    c = client(SPECS / "swagger-petstore-v3.yaml", Authorization="Bearer t")
+    response = c.post("/pet", json={"name": 3})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["status"] == 422
+    assert {(e["pointer"], e["keyword"]) for e in body["errors"]} == {
+        ("/name", "type"),
+        ("/photoUrls", "required"),
+    }
+
+
+@needs_specs
+def test_missing_credentials_are_a_401_with_www_authenticate() -> None:
+    c = client(SPECS / "swagger-petstore-v3.yaml")
+    response = c.get("/pet/1")
+    assert response.status_code == 401
+    assert "api_key" in response.headers["www-authenticate"]
+    assert c.get("/pet/1", headers={"api_key": "k"}).status_code == 404
+
+
+@needs_specs
+def test_content_negotiation_and_406() -> None:
+    c = client(SPECS / "swagger-petstore-v3.yaml", api_key="k")
+    assert c.get("/store/inventory", headers={"Accept": "text/csv"}).status_code == 406
+    login = c.get("/user/login", params={"username": "a", "password": "b"})
+    assert login.headers["content-type"].startswith("application/json")
+
+
+@needs_specs
+def test_openapi_31_resource_with_basic_auth_merge_patch_and_paging() -> None:
+    auth = "Basic " + base64.b64encode(b"user:pass").decode()
+    c = client(SPECS / "redocly-museum.yaml", Authorization=auth)
+    event = {
+        "name": "Fireworks",
+        "location": "Plaza",
+        "eventDescription": "Bangs",
+        "dates": ["2024-01-01"],
+        "price": 10,
+    }
+    ids = [c.post("/special-events", json=event).json()["eventId"] for _ in range(3)]
+    patched = c.patch(f"/special-events/{ids[0]}", json={"price": 12})
+    assert patched.status_code == 200 and patched.json()["price"] == 12
+    assert c.get(f"/special-events/{ids[0]}").json()["price"] == 12
+    page = c.get("/special-events", params={"limit": 2})
+    assert [e["eventId"] for e in page.json()] == ids[:2]
+    assert c.delete(f"/special-events/{ids[1]}").status_code == 204
+    assert [e["eventId"] for e in c.get("/special-events").json()] == [ids[0], ids[2]]
+
+
+@needs_specs
+def test_twilio_form_bodies_create_records_keyed_by_sid() -> None:
+    auth = "Basic " + base64.b64encode(b"AC1:secret").decode()
+    c = client(SPECS / "twilio_messaging_v1.json", Authorization=auth)
+    created = c.post("/v1/Services", data={"FriendlyName": "Alerts"})
+    assert created.status_code == 201, created.text
+    service = created.json()
+    assert service["friendly_name"] != "" and service["sid"]
+    assert c.get(f"/v1/Services/{service['sid']}").json()["sid"] == service["sid"]
+    bad = c.post("/v1/Services", data={"FriendlyName": "x", "StickySender": "maybe"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["pointer"] == "/StickySender"
+
+
+def test_a_split_document_is_bundled_and_its_resource_inferred() -> None:
+    c = client(SPLIT)
+    note = c.post("/notes", json={"text": "hello", "tag": "a"})
+    assert note.status_code == 201
+    body = note.json()
+    assert body["text"] == "hello" and body["created_at"].endswith("Z")
+    for i in range(3):
+        c.post("/api/v2/notes", json={"text": f"n{i}", "tag": "b"})
+    first = c.get("/notes", params={"limit": 2, "tag": "b"}).json()
+    assert [n["text"] for n in first["items"]] == ["n0", "n1"]
+    second = c.get("/notes", params={"limit": 2, "tag": "b", "cursor": first["next_cursor"]})
+    assert [n["text"] for n in second.json()["items"]] == ["n2"]
+    assert second.json()["next_cursor"] is None
+    merged = c.patch(
+        f"/notes/{body['id'].upper()}",
+        content=json.dumps({"tag": None}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert merged.status_code == 200 and "tag" not in merged.json()
+    missing = c.get("/notes/3c90c3cc-0d44-4b50-8888-8dd25736052a")
+    assert missing.status_code == 404
+    assert set(missing.json()) == {"message", "code"}  # the document's own error shape
+    assert missing.json()["code"] == 404
+
+
+def test_recursive_schemas_validate_through_defs() -> None:
+    c = client(SPLIT)
+    parent = {
+        "id": "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+        "text": "p",
+        "created_at": "2024-01-01T00:00:00Z",
+    }
+    grandparent_bad = {**parent, "parent": {**parent, "text": 5}}
+    bad = c.post("/notes", json={"text": "x", "parent": grandparent_bad})
+    assert bad.status_code == 422
+    assert [e["pointer"] for e in bad.json()["errors"]] == ["/parent/parent/text"]
+    assert (
+        c.post("/notes", json={"text": "child", "parent": {**parent, "parent": parent}}).status_code
+        == 201
+    )
+
+
+def test_state_snapshot_and_reset_hold_inferred_records() -> None:
+    c = client(SPLIT)
+    c.post("/notes", json={"text": "kept"})
+    state = c.get("/_sandbox/snapshot").json()["data"]
+    assert any("kept" in json.dumps(records) for records in state["resources"].values())
+    c.post("/_sandbox/reset")
+    assert c.get("/notes").json()["items"] == []
+
+
+def test_operations_without_an_id_get_a_derived_one_and_examples_answer() -> None:
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/status": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "object"},
+                                    "examples": {
+                                        "up": {"value": {"state": "up"}},
+                                        "down": {"value": {"state": "down"}},
+                                    },
+                                },
+                                "text/plain": {"schema": {"type": "string"}, "example": "up"},
+                            },
+                        },
+                        "503": {"description": "down"},
+                    }
+                }
+            }
+        },
+    }
+    with pytest.raises(SpecError, match="needs an operationId"):
+        compile_spec(document)
+    spec = compile_spec(document, strict=False)
+    assert spec.operations[0].operation_id == "get_status"
+    path = Path(__file__).parent / "data" / "status.json"
+    path.write_text(json.dumps(document))
+    try:
+        c = client(path)
+        assert c.get("/status").json() == {"state": "up"}
+        assert c.get("/status", headers={"Prefer": "example=down"}).json() == {"state": "down"}
+        assert c.get("/status", headers={"Accept": "text/plain"}).text == "up"
+        assert c.get("/status", headers={"Prefer": "code=503"}).status_code == 503
+        dynamic = c.get("/status", headers={"Prefer": "dynamic=true"})
+        assert dynamic.status_code == 200 and isinstance(dynamic.json(), dict)
+        assert c.get("/_sandbox/journal").json()["data"][-1]["operation_id"] == "get_status"
+    finally:
+        path.unlink()
+
+
+def test_swagger_2_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "swagger.json"
+    path.write_text(json.dumps({"swagger": "2.0", "info": {}, "paths": {}}))
+    with pytest.raises(SpecError, match="Convert it first"):
+        load_spec(path)
