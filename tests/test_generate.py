@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from mockserver.engine.generate import GenerationError, generate, pick_example, to_text, to_xml
+from mockserver.engine.examples import pick_example, to_text, to_xml
+from mockserver.engine.generate import GenerationError, generate
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ROOT = Path(__file__).resolve().parent.parent
