@@ -757,6 +757,11 @@ class _StringPlan:
     def make(self, rng: random.Random) -> str:
         if self.fixed:
             return self.maker(rng)
+        if self.pattern is not None and self.format in FORMATS:
+            # Both: a value of the format that happens to match, else one from the pattern.
+            made = fit(self.maker(rng), self.format, rng, self.min_length, self.max_length)
+            if re.search(self.pattern, made):
+                return made
         if self.pattern is not None:
             found = string_matching(self.pattern, rng, self.min_length, self.max_length)
             if found is None:
@@ -881,9 +886,9 @@ def _window(low: Fraction | None, high: Fraction | None) -> tuple[Fraction, Frac
     """Small, friendly numbers inside the bounds: 0 to 100 when the bounds allow it."""
     floor = low if low is not None else min(Fraction(0), (high or Fraction(0)) - 100)
     ceiling = high if high is not None else max(Fraction(100), floor + 100)
-    if floor <= 0 <= ceiling:
+    if floor <= 0 < ceiling:
         return Fraction(0), min(ceiling, Fraction(100))
-    if ceiling < 0:
+    if ceiling <= 0:
         return max(floor, ceiling - 100), ceiling
     return floor, min(ceiling, floor + 100)
 
