@@ -3,8 +3,8 @@
 ``generate`` makes a value valid against a JSON Schema (2020-12, as the engine converts OpenAPI
 schemas), the same for the same schema and seed: const, the first valid enum value, example,
 examples or default where the document gives one, else synthetic data (Prism's dynamic mode).
-``pick_example`` chooses a Media Type Object's example (Prism's static mode); ``to_xml`` and
-``to_text`` render a value for XML and text media types.
+``examples`` chooses a Media Type Object's example (Prism's static mode) and renders values
+for XML and text media types.
 
 Each schema object is compiled once into a plan (kept per root schema, keyed by ``id``), so a
 generated body costs a walk over the plan, plus one compiled validity check of the result.
@@ -12,20 +12,18 @@ generated body costs a walk over the plan, plus one compiled validity check of t
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import random
 import re
-import string
 from collections.abc import Callable, Mapping
-from datetime import date
 from fractions import Fraction
 from typing import Any, Literal
-from xml.sax.saxutils import escape, quoteattr
 
 import jsonschema_rs
 
+from .fakes import FORMATS, fit, words
+from .merge import ANNOTATIONS, both, freeze, merge_into
 from .patterns import string_matching
 
 Direction = Literal["response", "request"]
@@ -48,8 +46,7 @@ def generate(
     Past ``max_depth`` nested objects and arrays, only what the schema requires is generated.
     Raises ``GenerationError`` when no valid value is found.
     """
-    root = _root_of(schema)
-    node = root.node(root.schema)
+    node = schema_node(schema)
     error: GenerationError | None = None
     for attempt in range(3):
         rng = random.Random(seed if attempt == 0 else f"{seed!r}/{attempt}")
@@ -67,31 +64,14 @@ def generate(
     raise error
 
 
+def schema_node(schema: Mapping[str, Any] | bool) -> SchemaNode:
+    """``schema`` compiled (once per schema object) for generation and rendering."""
+    root = _root_of(schema)
+    return root.node(root.schema)
+
+
 # --- compiled schemas -------------------------------------------------------------------
 
-#: Keywords that say nothing about which values are valid.
-_ANNOTATIONS = frozenset(
-    {
-        "title",
-        "description",
-        "default",
-        "example",
-        "examples",
-        "readOnly",
-        "writeOnly",
-        "deprecated",
-        "xml",
-        "discriminator",
-        "externalDocs",
-        "$comment",
-        "$schema",
-        "$id",
-        "$defs",
-        "$anchor",
-        "contentMediaType",
-        "contentEncoding",
-    }
-)
 _ANY_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
 _OBJECT_KEYS = frozenset(
     {
@@ -152,12 +132,12 @@ class _Root:
         self.schema = schema
         defs = schema.get("$defs") if isinstance(schema, dict) else None
         self.defs: dict[str, Any] = defs if isinstance(defs, dict) else {}
-        self.nodes: dict[int, _Node] = {}
+        self.nodes: dict[int, SchemaNode] = {}
 
-    def node(self, schema: Any) -> _Node:
+    def node(self, schema: Any) -> SchemaNode:
         found = self.nodes.get(id(schema))
         if found is None or found.schema is not schema:
-            found = self.nodes[id(schema)] = _Node(self, schema)
+            found = self.nodes[id(schema)] = SchemaNode(self, schema)
         return found
 
     def resolve(self, ref: str) -> Any:
@@ -173,8 +153,12 @@ class _Root:
         return target
 
 
-class _Node:
+class SchemaNode:
     """A schema object compiled for generation; parts are built on first use."""
+
+    def child(self, schema: Any) -> SchemaNode:
+        """The compiled node of a schema inside this one's document."""
+        return self.root.node(schema)
 
     def __init__(self, root: _Root, schema: Any) -> None:
         self.root = root
@@ -186,11 +170,11 @@ class _Node:
         self.presets: list[Any] = []
         self.pinned = False
         self.types: tuple[str, ...] = ()
-        self._branches: list[tuple[_Node, Any]] | None = None
+        self._branches: list[tuple[SchemaNode, Any]] | None = None
         self._choices: list[Any] = []
         self._base: dict[str, Any] = {}
         self.one_of = False
-        self.conditional: list[_Node] = []
+        self.conditional: list[SchemaNode] = []
         self._plans: dict[str, Any] = {}
         self._escapes: bool | None = None
         self._type_escapes: bool | None = None
@@ -198,7 +182,7 @@ class _Node:
         if isinstance(schema, bool):
             self.types = _ANY_TYPES if schema else ()
             return
-        keys = set(schema) - _ANNOTATIONS
+        keys = set(schema) - ANNOTATIONS
         if keys == {"$ref"}:
             self.ref = schema["$ref"]
         else:
@@ -209,7 +193,7 @@ class _Node:
     def has_branches(self) -> bool:
         return bool(self._choices)
 
-    def branches(self) -> list[tuple[_Node, Any]]:
+    def branches(self) -> list[tuple[SchemaNode, Any]]:
         """Each anyOf/oneOf branch combined with the rest of the schema, and the branch itself."""
         if self._branches is None:
             base = self._base
@@ -222,7 +206,7 @@ class _Node:
     def is_false(self) -> bool:
         return self.schema is False or "__false__" in self.merged
 
-    def target(self) -> _Node:
+    def target(self) -> SchemaNode:
         assert self.ref is not None
         return self.root.node(self.root.resolve(self.ref))
 
@@ -233,7 +217,7 @@ class _Node:
 
     def _compile(self, schema: dict[str, Any]) -> None:
         merged: dict[str, Any] = {}
-        residual = _merge_into(merged, schema, self.root, ())
+        residual = merge_into(merged, schema, self.root.resolve)
         self.merged = merged
         self.checked = residual or any(key in merged for key in _CHECKED_KEYS)
         if "pattern" in merged and "format" in merged:
@@ -273,7 +257,7 @@ class _Node:
             candidates += self.merged.get("enum", [])
         seen: set[str] = set()
         for value in candidates:
-            key = _freeze(value)
+            key = freeze(value)
             if key not in seen and self.valid(value):
                 seen.add(key)
                 self.presets.append(value)
@@ -311,7 +295,7 @@ class _Node:
             return _nothing
         return None
 
-    def plan(self, kind: str, build: Callable[[_Node], Any]) -> Any:
+    def plan(self, kind: str, build: Callable[[SchemaNode], Any]) -> Any:
         found = self._plans.get(kind)
         if found is None:
             found = self._plans[kind] = build(self)
@@ -398,135 +382,6 @@ def _mentions_ref(schema: Any) -> bool:
     return False
 
 
-# --- allOf merging ----------------------------------------------------------------------
-
-_MAX_OF = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains")
-_MIN_OF = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains")
-_BOTH_OF = ("items", "contains", "propertyNames", "unevaluatedItems", "unevaluatedProperties")
-
-
-def _merge_into(acc: dict[str, Any], schema: Any, root: _Root, refs: tuple[str, ...]) -> bool:
-    """Fold ``schema``, its ``$ref`` and its ``allOf`` into ``acc``.
-
-    Returns whether some constraint could not be folded in: then values are checked against the
-    original schema and retried.
-    """
-    if schema is True:
-        return False
-    if schema is False or not isinstance(schema, dict):
-        acc["__false__"] = True
-        return False
-    residual = False
-    own = {k: v for k, v in schema.items() if k not in ("$ref", "allOf")}
-    residual |= _merge_keywords(acc, own)
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        if ref in refs:
-            residual = True
-        else:
-            residual |= _merge_into(acc, root.resolve(ref), root, (*refs, ref))
-    for member in schema.get("allOf", ()):
-        residual |= _merge_into(acc, member, root, refs)
-    return residual
-
-
-def _merge_keywords(acc: dict[str, Any], schema: dict[str, Any]) -> bool:
-    residual = False
-    if acc and ("additionalProperties" in schema or "additionalProperties" in acc):
-        schema = dict(schema)
-        _restrict_properties(acc, schema)
-        _restrict_properties(schema, acc)
-    for key, value in schema.items():
-        if key not in acc:
-            acc[key] = value
-            continue
-        old = acc[key]
-        if key in _MAX_OF:
-            acc[key] = max(old, value)
-        elif key in _MIN_OF:
-            acc[key] = min(old, value)
-        elif key == "type":
-            acc[key] = _intersect_types(old, value)
-        elif key == "required":
-            acc[key] = list(dict.fromkeys([*old, *value]))
-        elif key in ("properties", "patternProperties", "dependentSchemas"):
-            acc[key] = _merge_maps(old, value)
-        elif key == "dependentRequired":
-            acc[key] = {
-                k: list(dict.fromkeys([*old.get(k, []), *value.get(k, [])]))
-                for k in {**old, **value}
-            }
-        elif key == "additionalProperties" or key in _BOTH_OF:
-            acc[key] = _both(old, value)
-        elif key == "prefixItems":
-            longest = max(len(old), len(value))
-            acc[key] = [_both(*(s[i] for s in (old, value) if i < len(s))) for i in range(longest)]
-        elif key == "enum":
-            keys = {_freeze(v) for v in value}
-            acc[key] = [v for v in old if _freeze(v) in keys]
-        elif key == "uniqueItems" or key in ("readOnly", "writeOnly"):
-            acc[key] = bool(old or value)
-        elif key == "multipleOf":
-            acc[key] = _lcm(old, value)
-        elif key in _ANNOTATIONS:
-            continue
-        elif _freeze(old) != _freeze(value):
-            residual = True  # a second pattern, format, const, not, anyOf, ...: checked
-    return residual
-
-
-def _restrict_properties(acc: dict[str, Any], other: dict[str, Any]) -> None:
-    """Properties ``other`` adds are checked by ``acc``'s additionalProperties (and vice versa)."""
-    extra = acc.get("additionalProperties", True)
-    if extra is True or "properties" not in other:
-        return
-    known = acc.get("properties", {})
-    patterns = list(acc.get("patternProperties", {}))
-    changed = {}
-    for name, prop in other["properties"].items():
-        if name not in known and not any(re.search(p, name) for p in patterns):
-            changed[name] = _both(prop, extra)
-    if changed:
-        other["properties"] = {**other["properties"], **changed}
-
-
-def _merge_maps(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    out = dict(old)
-    for key, value in new.items():
-        out[key] = _both(out[key], value) if key in out else value
-    return out
-
-
-def _both(a: Any, b: Any) -> Any:
-    if a is True or a == {}:
-        return b
-    if b is True or b == {}:
-        return a
-    if a is False or b is False:
-        return False
-    return {"allOf": [a, b]}
-
-
-def _intersect_types(a: Any, b: Any) -> list[str]:
-    left = [a] if isinstance(a, str) else list(a)
-    right = {b} if isinstance(b, str) else set(b)
-    out = []
-    for kind in left:
-        if kind in right:
-            out.append(kind)
-        elif {kind, *right} >= {"number", "integer"}:  # every integer is a number
-            out.append("integer")
-    return list(dict.fromkeys(out))
-
-
-def _lcm(a: Any, b: Any) -> Any:
-    fa, fb = Fraction(str(a)), Fraction(str(b))
-    num = math.lcm(fa.numerator, fb.numerator)
-    den = math.gcd(fa.denominator, fb.denominator)
-    result = Fraction(num, den)
-    return int(result) if result.denominator == 1 else float(result)
-
-
 def _types_of(merged: dict[str, Any]) -> tuple[str, ...]:
     declared = merged.get("type")
     if declared is not None:
@@ -560,7 +415,7 @@ class _Run:
         self.hops = 0
         self.wide = False
 
-    def value(self, node: _Node, depth: int, shallow: bool) -> Any:
+    def value(self, node: SchemaNode, depth: int, shallow: bool) -> Any:
         if not self.vary:
             emit = node.emit if node.emit is not _UNSET else node.emitter()
             if emit is not None:
@@ -571,7 +426,7 @@ class _Run:
         finally:
             self.hops -= 1
 
-    def _value(self, node: _Node, depth: int, shallow: bool) -> Any:
+    def _value(self, node: SchemaNode, depth: int, shallow: bool) -> Any:
         if depth > self.max_depth + 32 or self.hops > 400:
             raise GenerationError("the schema recurses without end (through required properties)")
         presets = node.presets
@@ -620,32 +475,41 @@ class _Run:
             self.wide = wide
         raise GenerationError(f"no value found for the schema {_short(node.schema)}")
 
-    def _choose(self, node: _Node, depth: int, shallow: bool) -> Any:
+    def _choose(self, node: SchemaNode, depth: int, shallow: bool) -> Any:
         order = node.branches()
         if shallow or depth >= self.max_depth:
             order = sorted(order, key=lambda b: not b[0].escapes())
         disc = node.merged.get("discriminator")
-        for _round in range(2):
-            for branch, raw in order:
-                try:
-                    candidate = self.value(branch, depth, shallow)
-                except GenerationError:
-                    continue
-                if isinstance(disc, dict) and isinstance(candidate, dict):
-                    tag = _discriminator_tag(disc, raw, node.root)
-                    prop = disc.get("propertyName")
-                    if tag is not None and isinstance(prop, str):
-                        tagged = {**candidate, prop: tag}
-                        if node.valid(tagged):
-                            return tagged
-                if node.valid(candidate):
-                    return candidate
-            self.vary = True
-        self.vary = False
+        vary = self.vary
+        try:
+            for round_ in range(2):
+                self.vary = vary or round_ > 0  # the second round tries other values
+                for branch, raw in order:
+                    found = self._try_branch(node, branch, raw, disc, depth, shallow)
+                    if found is not _NOTHING:
+                        return found
+        finally:
+            self.vary = vary
         kind = "oneOf" if node.one_of else "anyOf"
         raise GenerationError(f"no value found that matches the schema's {kind}")
 
-    def _synth(self, node: _Node, kind: str, depth: int, shallow: bool) -> Any:
+    def _try_branch(
+        self, node: SchemaNode, branch: SchemaNode, raw: Any, disc: Any, depth: int, shallow: bool
+    ) -> Any:
+        try:
+            candidate = self.value(branch, depth, shallow)
+        except GenerationError:
+            return _NOTHING
+        if isinstance(disc, dict) and isinstance(candidate, dict):
+            tag = _discriminator_tag(disc, raw, node.root)
+            prop = disc.get("propertyName")
+            if tag is not None and isinstance(prop, str):
+                tagged = {**candidate, prop: tag}
+                if node.valid(tagged):
+                    return tagged
+        return candidate if node.valid(candidate) else _NOTHING
+
+    def _synth(self, node: SchemaNode, kind: str, depth: int, shallow: bool) -> Any:
         if kind == "object":
             return self._object(node, depth, shallow)
         if kind == "array":
@@ -662,7 +526,7 @@ class _Run:
             return _coin(self.rng)
         return None
 
-    def _object(self, node: _Node, depth: int, shallow: bool) -> dict[str, Any]:
+    def _object(self, node: SchemaNode, depth: int, shallow: bool) -> dict[str, Any]:
         plan: _ObjectPlan = node.plan("object", _ObjectPlan)
         shallow = shallow or depth >= self.max_depth
         budget = plan.max_props if plan.max_props is not None else 1 << 30
@@ -704,7 +568,9 @@ class _Run:
                 out[key] = self.value(value_node, depth + 1, shallow)
         return out
 
-    def _extra_name(self, plan: _ObjectPlan, node: _Node, index: int) -> tuple[str | None, _Node]:
+    def _extra_name(
+        self, plan: _ObjectPlan, node: SchemaNode, index: int
+    ) -> tuple[str | None, SchemaNode]:
         name: str | None = None
         if plan.names is not None:
             vary, self.vary = self.vary, index > 1
@@ -722,7 +588,7 @@ class _Run:
             return None, node
         return name, plan.value_node(node.root, name)
 
-    def _array(self, node: _Node, depth: int, shallow: bool) -> list[Any]:
+    def _array(self, node: SchemaNode, depth: int, shallow: bool) -> list[Any]:
         plan: _ArrayPlan = node.plan("array", _ArrayPlan)
         shallow = shallow or depth >= self.max_depth
         if shallow or (plan.items is None and not plan.prefix):
@@ -758,20 +624,20 @@ class _Run:
                     if len(out) >= plan.min_items:
                         break
                     raise GenerationError("too few distinct values for uniqueItems")
-                seen.add(_freeze(item))
+                seen.add(freeze(item))
             out.append(item)
         return out
 
     def _distinct(
-        self, item: Any, item_node: _Node, seen: set[str], depth: int, shallow: bool
+        self, item: Any, item_node: SchemaNode, seen: set[str], depth: int, shallow: bool
     ) -> Any:
-        if _freeze(item) not in seen:
+        if freeze(item) not in seen:
             return item
         vary, self.vary = self.vary, True
         try:
             for _ in range(_MAX_ATTEMPTS * 2):
                 item = self.value(item_node, depth + 1, shallow)
-                if _freeze(item) not in seen:
+                if freeze(item) not in seen:
                     return item
         finally:
             self.vary = vary
@@ -793,7 +659,7 @@ def _nothing(rng: random.Random) -> None:
 class _Property:
     __slots__ = ("name", "node", "read_only", "required", "write_only")
 
-    def __init__(self, name: str, node: _Node, required: bool) -> None:
+    def __init__(self, name: str, node: SchemaNode, required: bool) -> None:
         self.name = name
         self.node = node
         self.required = required
@@ -801,7 +667,7 @@ class _Property:
         self.write_only = _annotated(node, "writeOnly")
 
 
-def _annotated(node: _Node, key: str) -> bool:
+def _annotated(node: SchemaNode, key: str) -> bool:
     seen = 0
     while seen < 8:
         schema = node.schema
@@ -815,7 +681,7 @@ def _annotated(node: _Node, key: str) -> bool:
 
 
 class _ObjectPlan:
-    def __init__(self, node: _Node) -> None:
+    def __init__(self, node: SchemaNode) -> None:
         merged, root = node.merged, node.root
         required = [r for r in merged.get("required", []) if isinstance(r, str)]
         properties: dict[str, Any] = merged.get("properties", {})
@@ -830,7 +696,7 @@ class _ObjectPlan:
             for name, schema in properties.items()
         ]
         self.by_name = {p.name: p for p in self.props}
-        self._values: dict[str, _Node] = {}
+        self._values: dict[str, SchemaNode] = {}
         self.extra_required = [
             (name, self.value_node(root, name)) for name in required if name not in self.by_name
         ]
@@ -847,7 +713,7 @@ class _ObjectPlan:
             return schema
         return {"allOf": [schema, *matching]}
 
-    def value_node(self, root: _Root, name: str) -> _Node:
+    def value_node(self, root: _Root, name: str) -> SchemaNode:
         """The schema of a property outside ``properties``: its patterns, else additional."""
         found = self._values.get(name)
         if found is None:
@@ -858,7 +724,7 @@ class _ObjectPlan:
 
 
 class _ArrayPlan:
-    def __init__(self, node: _Node) -> None:
+    def __init__(self, node: SchemaNode) -> None:
         merged, root = node.merged, node.root
         self.prefix = [root.node(s) for s in merged.get("prefixItems", [])]
         items = merged.get("items")
@@ -866,19 +732,18 @@ class _ArrayPlan:
         self.items = root.node(items) if items is not None and items is not False else None
         self.anything = root.node(True)
         contains = merged.get("contains")
-        self.contains: _Node | None = None
+        self.contains: SchemaNode | None = None
         self.min_contains = 0
         if contains is not None:
             self.min_contains = int(merged.get("minContains", 1))
-            both = _both(items if items is not None else True, contains)
-            self.contains = root.node(both)
+            self.contains = root.node(both(items if items is not None else True, contains))
         self.min_items = int(merged.get("minItems", 0))
         self.max_items: int | None = merged.get("maxItems")
         self.unique = bool(merged.get("uniqueItems"))
 
 
 class _StringPlan:
-    def __init__(self, node: _Node) -> None:
+    def __init__(self, node: SchemaNode) -> None:
         merged = node.merged
         self.min_length = int(merged.get("minLength", 0))
         self.max_length: int | None = merged.get("maxLength")
@@ -886,18 +751,23 @@ class _StringPlan:
         self.pattern = pattern if isinstance(pattern, str) else None
         fmt = merged.get("format")
         self.format = fmt if isinstance(fmt, str) else None
-        self.maker = _FORMATS.get(self.format or "", _words)
+        self.maker = FORMATS.get(self.format or "", words)
         self.fixed = self.min_length == 0 and self.max_length is None and self.pattern is None
 
     def make(self, rng: random.Random) -> str:
         if self.fixed:
             return self.maker(rng)
+        if self.pattern is not None and self.format in FORMATS:
+            # Both: a value of the format that happens to match, else one from the pattern.
+            made = fit(self.maker(rng), self.format, rng, self.min_length, self.max_length)
+            if re.search(self.pattern, made):
+                return made
         if self.pattern is not None:
             found = string_matching(self.pattern, rng, self.min_length, self.max_length)
             if found is None:
                 raise GenerationError(f"no string found matching the pattern {self.pattern!r}")
             return found
-        return _fit(self.maker(rng), self.format, rng, self.min_length, self.max_length)
+        return fit(self.maker(rng), self.format, rng, self.min_length, self.max_length)
 
 
 class _NumberPlan:
@@ -912,15 +782,15 @@ class _NumberPlan:
         self.check: Callable[[Any], bool] = lambda value: True
 
     @classmethod
-    def integer(cls, node: _Node) -> _NumberPlan:
+    def integer(cls, node: SchemaNode) -> _NumberPlan:
         return cls._build(node, whole=True)
 
     @classmethod
-    def number(cls, node: _Node) -> _NumberPlan:
+    def number(cls, node: SchemaNode) -> _NumberPlan:
         return cls._build(node, whole=False)
 
     @classmethod
-    def _build(cls, node: _Node, whole: bool) -> _NumberPlan:
+    def _build(cls, node: SchemaNode, whole: bool) -> _NumberPlan:
         merged = node.merged
         low, high = _bounds(merged, whole)
         multiple = merged.get("multipleOf")
@@ -1016,9 +886,9 @@ def _window(low: Fraction | None, high: Fraction | None) -> tuple[Fraction, Frac
     """Small, friendly numbers inside the bounds: 0 to 100 when the bounds allow it."""
     floor = low if low is not None else min(Fraction(0), (high or Fraction(0)) - 100)
     ceiling = high if high is not None else max(Fraction(100), floor + 100)
-    if floor <= 0 <= ceiling:
+    if floor <= 0 < ceiling:
         return Fraction(0), min(ceiling, Fraction(100))
-    if ceiling < 0:
+    if ceiling <= 0:
         return max(floor, ceiling - 100), ceiling
     return floor, min(ceiling, floor + 100)
 
@@ -1104,132 +974,6 @@ def _tag_for_names(disc: dict[str, Any], names: list[str]) -> str | None:
     return names[0] if names else None
 
 
-# --- strings ----------------------------------------------------------------------------
-
-_WORDS = (
-    "amber",
-    "basil",
-    "cedar",
-    "delta",
-    "ember",
-    "fable",
-    "grove",
-    "harbor",
-    "indigo",
-    "juniper",
-    "kestrel",
-    "lumen",
-    "maple",
-    "nectar",
-    "orchid",
-    "pebble",
-    "quartz",
-    "river",
-    "sierra",
-    "timber",
-    "umber",
-    "velvet",
-    "willow",
-    "zephyr",
-)
-
-
-def _words(rng: random.Random) -> str:
-    # One draw picks one or two words: this runs for most strings of a body.
-    draw = int(rng.random() * 2 * len(_WORDS) ** 2)
-    first, second = divmod(draw >> 1, len(_WORDS))
-    return f"{_WORDS[first]} {_WORDS[second]}" if draw & 1 else _WORDS[first]
-
-
-_EPOCH = date(2020, 1, 1).toordinal()
-
-
-def _day(rng: random.Random) -> str:
-    return date.fromordinal(_EPOCH + int(rng.random() * 2200)).isoformat()
-
-
-def _clock(rng: random.Random) -> str:
-    hours, rest = divmod(int(rng.random() * 86400), 3600)
-    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-def _slug(rng: random.Random) -> str:
-    draw = int(rng.random() * 99 * len(_WORDS))
-    return f"{_WORDS[draw // 99]}{draw % 99 + 1}"
-
-
-def _uuid4(rng: random.Random) -> str:
-    digits = f"{rng.getrandbits(128):032x}"
-    variant = "89ab"[int(digits[16], 16) & 3]
-    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
-
-
-def _base64(rng: random.Random, size: int | None = None) -> str:
-    count = rng.randint(3, 12) if size is None else size
-    return base64.b64encode(bytes(rng.getrandbits(8) for _ in range(count))).decode("ascii")
-
-
-def _secret(rng: random.Random) -> str:
-    return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(12))
-
-
-#: A maker per format; each value passes the format checks of jsonschema and jsonschema-rs.
-_FORMATS: dict[str, Callable[[random.Random], str]] = {
-    "uuid": _uuid4,
-    "date": _day,
-    "date-time": lambda r: f"{_day(r)}T{_clock(r)}Z",
-    "time": lambda r: f"{_clock(r)}Z",
-    "duration": lambda r: f"P{r.randint(1, 30)}D",
-    "email": lambda r: f"{_slug(r)}@example.com",
-    "idn-email": lambda r: f"{_slug(r)}@example.com",
-    "uri": lambda r: f"https://example.com/{_slug(r)}",
-    "url": lambda r: f"https://example.com/{_slug(r)}",
-    "iri": lambda r: f"https://example.com/{_slug(r)}",
-    "uri-reference": lambda r: f"/{_slug(r)}",
-    "iri-reference": lambda r: f"/{_slug(r)}",
-    "uri-template": lambda r: f"https://example.com/{_slug(r)}/{{id}}",
-    "hostname": lambda r: f"{_slug(r)}.example.com",
-    "idn-hostname": lambda r: f"{_slug(r)}.example.com",
-    "ipv4": lambda r: f"192.0.2.{r.randint(1, 254)}",
-    "ipv6": lambda r: f"2001:db8::{r.randint(1, 0xFFFF):x}",
-    "byte": _base64,
-    "binary": _secret,
-    "password": _secret,
-    "regex": lambda r: f"^{r.choice(_WORDS)}-[0-9]+$",
-    "json-pointer": lambda r: f"/{r.choice(_WORDS)}/{r.randint(0, 9)}",
-    "relative-json-pointer": lambda r: f"0/{r.choice(_WORDS)}",
-    "int32": lambda r: str(r.randint(0, 1000)),
-    "int64": lambda r: str(r.randint(0, 1000)),
-    "float": lambda r: f"{r.uniform(0, 100):.2f}",
-    "double": lambda r: f"{r.uniform(0, 100):.2f}",
-    "decimal": lambda r: f"{r.uniform(0, 100):.2f}",
-}
-#: Formats whose values stay valid when letters are added at the end (or, for email, before @).
-_PADDABLE = frozenset({"binary", "password", "uri", "url", "iri", "uri-reference", "iri-reference"})
-
-
-def _fit(text: str, fmt: str | None, rng: random.Random, low: int, high: int | None) -> str:
-    if low <= len(text) and (high is None or len(text) <= high):
-        return text
-    if fmt == "byte":
-        size = max(0, (high if high is not None and high < len(text) else low) // 4 * 3)
-        encoded = _base64(rng, size)
-        if len(encoded) < low:
-            encoded = _base64(rng, size + 3)
-        return encoded
-    filler = "".join(rng.choice(string.ascii_lowercase) for _ in range(max(0, low - len(text))))
-    if fmt in ("email", "idn-email"):
-        local, _, domain = text.partition("@")
-        return f"{local}{filler}@{domain}"
-    if fmt in ("hostname", "idn-hostname"):
-        label, _, rest = text.partition(".")
-        return f"{(label + filler)[:63]}.{rest}"  # a label has at most 63 characters
-    if fmt is None or fmt in _PADDABLE or fmt not in _FORMATS:
-        text = text + filler
-        return text if high is None else text[:high]
-    return text  # a fixed-shape format cannot meet the bounds: the final check says so
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -1241,205 +985,6 @@ def _clone(value: Any) -> Any:
     return value
 
 
-def _freeze(value: Any) -> str:
-    """A key equal for values JSON Schema calls equal (1 and 1.0 alike, true and 1 not)."""
-    return json.dumps(_tagged(value), sort_keys=True, default=repr)
-
-
-def _tagged(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return [type(value).__name__, value]
-    if isinstance(value, int | float):
-        return ["n", float(value) if abs(value) < 2**53 else str(value)]
-    if isinstance(value, dict):
-        return {k: _tagged(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_tagged(v) for v in value]
-    return value
-
-
 def _short(value: Any) -> str:
     text = json.dumps(value, default=repr)
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-# --- examples and other media types ------------------------------------------------------
-
-
-def pick_example(
-    media_type: Mapping[str, Any],
-    name: str | None = None,
-    resolve: Callable[[str], Any] | None = None,
-) -> tuple[bool, Any]:
-    """The example a Media Type Object gives, as ``(found, value)``.
-
-    ``examples[name]`` when ``name`` is given and present, else ``example``, else the first of
-    ``examples`` that has a ``value``, else the schema's own ``example`` or ``examples[0]``.
-    Example Objects may be ``$ref``s, followed through ``resolve``; an ``externalValue`` is not
-    fetched, so such an example is passed over.
-    """
-    examples = media_type.get("examples")
-    named = examples if isinstance(examples, Mapping) else {}
-    if name is not None and name in named:
-        found, value = _example_value(named[name], resolve)
-        if found:
-            return True, value
-    if "example" in media_type:
-        return True, media_type["example"]
-    for entry in named.values():
-        found, value = _example_value(entry, resolve)
-        if found:
-            return True, value
-    schema = media_type.get("schema")
-    if isinstance(schema, Mapping):
-        if "example" in schema:
-            return True, schema["example"]
-        listed = schema.get("examples")
-        if isinstance(listed, list) and listed:
-            return True, listed[0]
-    return False, None
-
-
-def _example_value(entry: Any, resolve: Callable[[str], Any] | None) -> tuple[bool, Any]:
-    for _ in range(16):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("$ref"), str):
-            break
-        if resolve is None:
-            return False, None
-        entry = resolve(entry["$ref"])
-    if isinstance(entry, Mapping) and "value" in entry:
-        return True, entry["value"]
-    return False, None
-
-
-def to_text(value: Any) -> str:
-    """A body for ``text/plain``: a string as it is, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def to_xml(value: Any, schema: Mapping[str, Any] | bool, name: str | None = None) -> str:
-    """``value`` as an XML document, following the schema's OpenAPI ``xml`` objects.
-
-    The root element is the schema's ``xml.name``, else ``name``, else ``root``. Properties are
-    child elements unless ``xml.attribute``; arrays repeat their items' element unless
-    ``xml.wrapped`` (at the root an array is always wrapped: a document has one root).
-    ``xml.prefix`` and ``xml.namespace`` become prefixed names and ``xmlns`` declarations.
-    """
-    root = _root_of(schema)
-    writer = _XmlWriter(root)
-    node = root.node(root.schema)
-    effective = writer.effective(node, value)
-    tag = _xml_info(effective).get("name") or name or "root"
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>']
-    if isinstance(value, list):
-        writer.array(value, effective, str(tag), parts, wrapped=True)
-    else:
-        writer.element(value, effective, str(tag), parts)
-    return "".join(parts)
-
-
-_XML_NAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
-
-
-def _xml_info(schema: dict[str, Any]) -> dict[str, Any]:
-    info = schema.get("xml")
-    return info if isinstance(info, dict) else {}
-
-
-def _xml_name(name: str) -> str:
-    if _XML_NAME.match(name):
-        return name
-    cleaned = re.sub(r"[^\w.\-]", "_", name)
-    return cleaned if _XML_NAME.match(cleaned) else f"_{cleaned}"
-
-
-class _XmlWriter:
-    def __init__(self, root: _Root) -> None:
-        self.root = root
-
-    def effective(self, node: _Node, value: Any) -> dict[str, Any]:
-        """The merged schema that describes ``value``: refs followed, the matching branch taken."""
-        xml: Any = None
-        for _ in range(16):
-            if node.ref is not None:
-                if isinstance(node.schema, dict) and "xml" in node.schema:
-                    xml = node.schema["xml"]
-                node = node.target()
-            elif node.has_branches:
-                matching = [b for b, _ in node.branches() if b.valid(value)]
-                if not matching:
-                    break
-                node = matching[0]
-            else:
-                break
-        return node.merged if xml is None else {**node.merged, "xml": xml}
-
-    def child(self, schema: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-        props = schema.get("properties", {})
-        sub = props.get(key, schema.get("additionalProperties", True))
-        return self.effective(self.root.node(sub), value)
-
-    def element(self, value: Any, schema: dict[str, Any], tag: str, parts: list[str]) -> None:
-        info = _xml_info(schema)
-        qualified, declaration = _qualify(info, tag)
-        attributes = declaration
-        children: list[str] = []
-        if isinstance(value, dict):
-            for key, item in value.items():
-                sub = self.child(schema, key, item)
-                sub_info = _xml_info(sub)
-                sub_tag = _xml_name(str(sub_info.get("name") or key))
-                if sub_info.get("attribute") and not isinstance(item, dict | list):
-                    attr, decl = _qualify(sub_info, sub_tag)
-                    attributes += f" {attr}={quoteattr(_scalar_text(item))}{decl}"
-                elif isinstance(item, list):
-                    self.array(item, sub, sub_tag, children, wrapped=bool(sub_info.get("wrapped")))
-                else:
-                    self.element(item, sub, sub_tag, children)
-        elif isinstance(value, list):
-            self.array(value, schema, tag, children, wrapped=False)
-        elif value is not None:
-            children.append(escape(_scalar_text(value)))
-        body = "".join(children)
-        parts.append(
-            f"<{qualified}{attributes}>{body}</{qualified}>"
-            if body
-            else f"<{qualified}{attributes}/>"
-        )
-
-    def array(
-        self, items: list[Any], schema: dict[str, Any], tag: str, parts: list[str], *, wrapped: bool
-    ) -> None:
-        item_schema = schema.get("items", True)
-        inner: list[str] = []
-        for item in items:
-            effective = self.effective(self.root.node(item_schema), item)
-            item_tag = _xml_name(
-                str(_xml_info(effective).get("name") or (tag if not wrapped else "item"))
-            )
-            self.element(item, effective, item_tag, inner)
-        if wrapped:
-            qualified, declaration = _qualify(_xml_info(schema), tag)
-            body = "".join(inner)
-            parts.append(
-                f"<{qualified}{declaration}>{body}</{qualified}>"
-                if body
-                else f"<{qualified}{declaration}/>"
-            )
-        else:
-            parts.extend(inner)
-
-
-def _qualify(info: dict[str, Any], tag: str) -> tuple[str, str]:
-    prefix, namespace = info.get("prefix"), info.get("namespace")
-    qualified = f"{prefix}:{tag}" if isinstance(prefix, str) and prefix else tag
-    if not isinstance(namespace, str):
-        return qualified, ""
-    attr = f"xmlns:{prefix}" if isinstance(prefix, str) and prefix else "xmlns"
-    return qualified, f" {attr}={quoteattr(namespace)}"
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
