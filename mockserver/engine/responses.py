@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import BadRequest, NotAcceptable, Problem, SandboxError
 from .bodies import negotiate
 from .dispatch import Reply
-from .generate import GenerationError, generate, pick_example, to_text, to_xml
+from .examples import pick_example, to_text, to_xml
+from .generate import GenerationError, generate
 from .spec import Operation, ResponseSpec
 
 PROBLEM_JSON = "application/problem+json"
