@@ -53,7 +53,7 @@ from ..errors import (
     error_body,
     error_class_for,
 )
-from ..layer import control, credits
+from ..layer import control, counterparties, credits, documents, payments
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import lint_document
 
@@ -98,6 +98,9 @@ class Sandbox:
         self.router = Router(operations)
         self.behaviours: dict[str, Behaviour] = {
             **credits.behaviours(self.store),
+            **counterparties.behaviours(self.store),
+            **documents.behaviours(self.store),
+            **payments.behaviours(self.store),
             **auth.behaviours(self.auth),
             **control.behaviours(self.store),
             **persistence.behaviours(self.state_file),
