@@ -83,6 +83,90 @@ BRIGHTSIDE_REQUESTS: dict[str, tuple[str, str, Any]] = {
         "/bills/vendor-credits/dc000000-0000-4000-8000-000000000011",
         None,
     ),
+    "business.customers.post": ("POST", "/customers", {"external_id": "cust-101", "memo": "x"}),
+    "business.customers.get": ("GET", "/customers", None),
+    "business.customers.get_one": ("GET", "/customers/c0000000-0000-4000-8000-000000000011", None),
+    "business.customers.patch": (
+        "PATCH",
+        "/customers/c0000000-0000-4000-8000-000000000011",
+        {"status": "ARCHIVED"},
+    ),
+    "business.vendors.post": ("POST", "/vendors", {"external_id": "vend-101", "memo": "x"}),
+    "business.vendors.get": ("GET", "/vendors", None),
+    "business.vendors.get_one": ("GET", "/vendors/d0000000-0000-4000-8000-000000000011", None),
+    "business.vendors.update": (
+        "PUT",
+        "/vendors/d0000000-0000-4000-8000-000000000011",
+        {"status": "ARCHIVED"},
+    ),
+    "business.invoices.post": (
+        "POST",
+        "/invoices",
+        {"customer_id": "c0000000-0000-4000-8000-000000000011", "line_items": [{"unit_price": 1}]},
+    ),
+    "business.invoices.get": ("GET", "/invoices", None),
+    "business.invoices.get_one": ("GET", "/invoices/e0000000-0000-4000-8000-000000000012", None),
+    "business.invoices.patch": (
+        "PATCH",
+        "/invoices/e0000000-0000-4000-8000-000000000012",
+        {"memo": "x"},
+    ),
+    "business.invoices.void.post": (
+        "POST",
+        "/invoices/e0000000-0000-4000-8000-000000000012/void",
+        None,
+    ),
+    "business.invoices.payments.post": (
+        "POST",
+        "/invoices/payments",
+        {
+            "amount": 100,
+            "method": "CASH",
+            "allocations": [{"invoice_id": "e0000000-0000-4000-8000-000000000012", "amount": 100}],
+        },
+    ),
+    "business.invoices.payments.get": ("GET", "/invoices/payments", None),
+    "business.invoices.payments.get_one": (
+        "GET",
+        "/invoices/payments/1a000000-0000-4000-8000-000000000011",
+        None,
+    ),
+    "business.bills.post": (
+        "POST",
+        "/bills",
+        {
+            "vendor_id": "d0000000-0000-4000-8000-000000000011",
+            "received_at": "2024-06-01T00:00:00Z",
+            "line_items": [{"unit_price": 1}],
+        },
+    ),
+    "business.bills.list": ("GET", "/bills", None),
+    "business.bills.get": ("GET", "/bills/f0000000-0000-4000-8000-000000000012", None),
+    "business.bills.update.post": (
+        "POST",
+        "/bills/f0000000-0000-4000-8000-000000000012/update",
+        {"memo": "x"},
+    ),
+    "business.bills.void.post": (
+        "POST",
+        "/bills/f0000000-0000-4000-8000-000000000012/void",
+        None,
+    ),
+    "business.bills.payments.post": (
+        "POST",
+        "/bills/bill-payments",
+        {
+            "amount": 100,
+            "method": "CASH",
+            "allocations": [{"bill_id": "f0000000-0000-4000-8000-000000000012", "amount": 100}],
+        },
+    ),
+    "business.bills.payments.get": ("GET", "/bills/bill-payments", None),
+    "business.bills.payments.get_one": (
+        "GET",
+        "/bills/bill-payments/1b000000-0000-4000-8000-000000000011",
+        None,
+    ),
 }
 RATE_HEADERS = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
 

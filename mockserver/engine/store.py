@@ -10,7 +10,8 @@ import os
 import random
 import threading
 import uuid
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +37,15 @@ class Event:
 
 
 #: Collections of supporting records every business holds, keyed by record id.
-RECORD_COLLECTIONS = ("customers", "vendors", "invoices", "bills", "ledger_accounts")
+RECORD_COLLECTIONS = (
+    "customers",
+    "vendors",
+    "invoices",
+    "bills",
+    "ledger_accounts",
+    "invoice_payments",
+    "bill_payments",
+)
 #: Credit collections, keyed by credit id, in creation order.
 CREDIT_COLLECTIONS = ("customer_credits", "vendor_credits")
 
@@ -144,6 +153,10 @@ def new_business(record: Record) -> Record:
         "account_stable_names": {},
         "customer_credit_external_ids": {},
         "vendor_credit_external_ids": {},
+        "invoice_external_ids": {},
+        "bill_external_ids": {},
+        "invoice_payment_external_ids": {},
+        "bill_payment_external_ids": {},
     }
     return business
 
@@ -161,12 +174,25 @@ class Store:
         self.resources: dict[str, dict[str, Record]] = {}
         self._pristine = self.snapshot()
         self._outbox: list[Event] = []
+        self._quiet = False
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Hold the lock and emit no events: fixtures and seeded records are not changes."""
+        with self.lock:
+            before, self._quiet = self._quiet, True
+            try:
+                yield
+            finally:
+                self._quiet = before
 
     def emit(
         self, entity: str, action: str, business_id: str, entity_id: str, external_id: str | None
     ) -> None:
         """Record that ``entity`` ``entity_id`` was created, updated or archived."""
         with self.lock:
+            if self._quiet:
+                return
             self._outbox.append(
                 Event(f"{entity}.{action}", business_id, entity_id, external_id, self.now())
             )

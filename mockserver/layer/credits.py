@@ -15,6 +15,7 @@ from ..engine.dispatch import Behaviour, Call, Reply, find_business
 from ..engine.schemas import parse_date_time
 from ..engine.store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
 from ..errors import BadRequest, NotFound, Problem
+from .balances import hold, takes
 from .kinds import KINDS, CreditKind
 from .listing import index_credit, list_credits
 from .render import render_credit
@@ -63,7 +64,8 @@ def compose(
     the live credit being updated, whose allocations are given back before balances are checked.
     """
     findings = _Findings()
-    counterparty_id = _resolve_counterparty(business, kind, params, findings)
+    current = replacing["counterparty_id"] if replacing is not None else None
+    counterparty_id = _resolve_counterparty(business, kind, params, findings, current)
     line_items = []
     for i, item in enumerate(params["line_items"]):
         account_id = _resolve_account(business, kind, item[kind.account_field], i, findings)
@@ -105,7 +107,11 @@ def compose(
 
 
 def _resolve_counterparty(
-    business: Record, kind: CreditKind, params: Mapping[str, Any], findings: _Findings
+    business: Record,
+    kind: CreditKind,
+    params: Mapping[str, Any],
+    findings: _Findings,
+    current: str | None = None,
 ) -> str:
     records = business[kind.counterparties]
     by_id = params.get(kind.counterparty_id)
@@ -127,6 +133,14 @@ def _resolve_counterparty(
                 f"{kind.counterparty_external_id} {by_external!r} names no {kind.counterparty} "
                 "of this business.",
             )
+    found = found_by_id or found_by_external
+    if found and records[found].get("status") == "ARCHIVED" and found != current:
+        findings.bad(
+            f"/{kind.counterparty_id if found_by_id else kind.counterparty_external_id}",
+            f"{kind.counterparty} {found} is archived; a new credit for an archived "
+            f"{kind.counterparty} is refused. Set its status back to ACTIVE first.",
+            "archived",
+        )
     if found_by_id and found_by_external and found_by_id != found_by_external:
         findings.bad(
             f"/{kind.counterparty_external_id}",
@@ -235,14 +249,14 @@ def _allocations(
             )
         else:
             used[document_id] = used.get(document_id, 0) + amount
-            available = document["outstanding_balance"] + given_back.get(document_id, 0)
-            if used[document_id] > available:
-                findings.bad(
-                    f"{pointer}/amount",
-                    f"{kind.document} {document_id} has {available} cents outstanding; "
-                    f"allocating {used[document_id]} cents would take its balance below zero.",
-                    "outstandingBalance",
-                )
+            reason = takes(
+                document,
+                kind.document,
+                used[document_id],
+                given_back=given_back.get(document_id, 0),
+            )
+            if reason is not None:
+                findings.bad(f"{pointer}/amount", reason, "outstandingBalance")
         out.append(
             {"id": allocation.get("_id") or ids.new(), "document_id": document_id, "amount": amount}
         )
@@ -250,9 +264,14 @@ def _allocations(
 
 
 def _move_balances(business: Record, kind: CreditKind, credit: Record, sign: int) -> None:
+    """Apply (-1) or give back (+1) the credit's allocations through the one balance ledger."""
     documents = business[kind.documents]
     for allocation in credit["allocations"]:
-        documents[allocation["document_id"]]["outstanding_balance"] += sign * allocation["amount"]
+        hold(
+            documents[allocation["document_id"]],
+            kind.documents,
+            credited=-sign * allocation["amount"],
+        )
 
 
 def store_credit(

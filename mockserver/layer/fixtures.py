@@ -17,8 +17,12 @@ from ..engine.schemas import parse_date_time
 from ..engine.spec import component_validator, load_yaml
 from ..engine.store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
 from ..errors import FixtureError, SandboxError
+from .balances import settle
 from .credits import compose, soft_delete, store_credit
-from .kinds import KINDS, CreditKind
+from .documents import compose as compose_document
+from .documents import store_document
+from .kinds import DOCUMENT_KINDS, KINDS, CreditKind, DocumentKind
+from .payments import compose_payment, store_payment
 
 #: Fixture file -> (record schema in the control document, store collection), in load order.
 FIXTURE_FILES: dict[str, tuple[str, str]] = {
@@ -28,17 +32,28 @@ FIXTURE_FILES: dict[str, tuple[str, str]] = {
     "vendors.yaml": ("Vendor", "vendors"),
     "invoices.yaml": ("Invoice", "invoices"),
     "bills.yaml": ("Bill", "bills"),
+    "invoice_payments.yaml": ("InvoicePaymentFixture", "invoice_payments"),
+    "bill_payments.yaml": ("BillPaymentFixture", "bill_payments"),
     "customer_credits.yaml": ("CustomerCreditFixture", "customer_credits"),
     "vendor_credits.yaml": ("VendorCreditFixture", "vendor_credits"),
 }
 _KINDS = {kind.collection: kind for kind in KINDS}
 #: Store collection -> its record schema in the control document.
 RECORD_SCHEMAS = {collection: schema for schema, collection in FIXTURE_FILES.values()}
-_REFERENCES = {  # collection -> (field, collection it names)
-    "invoices": ("customer_id", "customers"),
-    "bills": ("vendor_id", "vendors"),
-}
-_TIME_FIELDS = ("sent_at", "received_at", "due_at", "created_at", "deleted_at")
+_DOCUMENTS = {kind.collection: kind for kind in DOCUMENT_KINDS}
+_PAYMENTS = {kind.payments: kind for kind in DOCUMENT_KINDS}
+_TIME_FIELDS = (
+    "sent_at",
+    "received_at",
+    "due_at",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "voided_at",
+    "at",
+)
+#: A customer or vendor seeded without times gets this one: fixed, so fixtures never vary.
+_FIXTURE_TIME = "2024-01-01T00:00:00Z"
 
 
 def read_fixtures(directory: str | Path) -> dict[str, list[Record]]:
@@ -100,13 +115,21 @@ def seed_record(
     if _id_taken(store, collection, record["id"]):
         raise FixtureError(f"{where}: /id: the id is used by an earlier record")
     normalised = _normalise_times(record)
-    if collection == "businesses":
-        store.add_business(normalised)
-    elif collection in _KINDS:
-        _add_credit(store, _KINDS[collection], normalised, where)
-    else:
-        _check_references(store, collection, normalised, where)
-        store.add_record(collection, normalised)
+    with store.quiet():  # seeding is not a change subscribers hear about
+        if collection == "businesses":
+            store.add_business(normalised)
+        elif collection in _KINDS:
+            _add_credit(store, _KINDS[collection], normalised, where)
+        elif collection in _DOCUMENTS:
+            return _add_document(store, _DOCUMENTS[collection], normalised, where)
+        elif collection in _PAYMENTS:
+            return _add_payment(store, _PAYMENTS[collection], normalised, where)
+        else:
+            _check_references(store, collection, normalised, where)
+            if collection in ("customers", "vendors"):
+                normalised.setdefault("created_at", _FIXTURE_TIME)
+                normalised.setdefault("updated_at", normalised["created_at"])
+            store.add_record(collection, normalised)
     return normalised
 
 
@@ -137,13 +160,6 @@ def _business_of(store: Store, record: Mapping[str, Any], where: str) -> Record:
 
 def _check_references(store: Store, collection: str, record: Record, where: str) -> None:
     business = _business_of(store, record, where)
-    if collection in _REFERENCES:
-        field, target = _REFERENCES[collection]
-        if record[field] not in business[target]:
-            raise FixtureError(
-                f"{where}: /{field}: no {target[:-1]} {record[field]} in business "
-                f"{record['business_id']}"
-            )
     if collection in UNIQUE_FIELDS:
         field, index = UNIQUE_FIELDS[collection]
         value = record.get(field)
@@ -174,10 +190,76 @@ def _add_credit(store: Store, kind: CreditKind, record: Record, where: str) -> N
             created_at=record["created_at"],
         )
     except SandboxError as exc:
-        problem = exc.problems[0]
-        raise FixtureError(
-            f"{where}: {problem.meta.get('pointer', '/')}: {problem.description}"
-        ) from exc
+        raise _as_fixture_error(exc, where) from exc
     store_credit(business, kind, credit, None)
     if record.get("deleted_at"):
         soft_delete(business, kind, credit, record["deleted_at"])
+
+
+def _as_fixture_error(exc: SandboxError, where: str) -> FixtureError:
+    problem = exc.problems[0]
+    return FixtureError(f"{where}: {problem.meta.get('pointer', '/')}: {problem.description}")
+
+
+def _add_document(store: Store, kind: DocumentKind, record: Record, where: str) -> Record:
+    """An invoice or bill through the same rules as over HTTP (``documents.compose``).
+
+    ``total_amount`` alone is shorthand for one line of that amount on the default account.
+    """
+    business = _business_of(store, record, where)
+    party = record.get(kind.counterparty_id)
+    if party not in business[kind.counterparties]:
+        raise FixtureError(
+            f"{where}: /{kind.counterparty_id}: no {kind.counterparty} {party} in business "
+            f"{record['business_id']}"
+        )
+    params = {
+        k: v
+        for k, v in record.items()
+        if k not in ("id", "business_id", "created_at", "voided_at", "total_amount")
+    }
+    if "line_items" not in params:
+        if "total_amount" not in record:
+            raise FixtureError(f"{where}: /line_items: give line_items or total_amount")
+        params["line_items"] = [{"unit_price": record["total_amount"], "quantity": 1}]
+    if params.get("external_id") in business["index"][kind.external_id_index]:
+        raise FixtureError(f"{where}: /external_id: {params['external_id']!r} is already used")
+    created_at = record.get("created_at") or record.get(kind.date_field) or store.now()
+    try:
+        document, _ = compose_document(
+            IdFactory(seed=uuid.UUID(record["id"]).int),
+            business,
+            kind,
+            params,
+            document_id=record["id"],
+            now=created_at,
+        )
+    except SandboxError as exc:
+        raise _as_fixture_error(exc, where) from exc
+    if record.get("voided_at"):
+        document["voided_at"] = record["voided_at"]
+        settle(document, kind.collection)
+    store_document(store, business, kind, document, None)
+    return document
+
+
+def _add_payment(store: Store, kind: DocumentKind, record: Record, where: str) -> Record:
+    """An invoice or bill payment through the same rules as over HTTP."""
+    business = _business_of(store, record, where)
+    params = {k: v for k, v in record.items() if k not in ("id", "business_id", "created_at")}
+    if params.get("external_id") in business["index"][kind.payment_external_id_index]:
+        raise FixtureError(f"{where}: /external_id: {params['external_id']!r} is already used")
+    child_ids = IdFactory(seed=uuid.UUID(record["id"]).int)
+    try:
+        payment = compose_payment(
+            business,
+            kind,
+            params,
+            payment_id=record["id"],
+            ids=[child_ids.new() for _ in params.get("allocations") or ()],
+            now=record.get("created_at") or record.get("at") or store.now(),
+        )
+    except SandboxError as exc:
+        raise _as_fixture_error(exc, where) from exc
+    store_payment(store, business, kind, payment)
+    return payment

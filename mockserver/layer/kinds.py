@@ -82,3 +82,89 @@ VENDOR_CREDITS = CreditKind(
     operation_prefix="business.bills.vendor-credits",
 )
 KINDS = (CUSTOMER_CREDITS, VENDOR_CREDITS)
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """What differs between invoices (receivables) and bills (payables)."""
+
+    collection: str  # invoices
+    label: str  # invoice
+    counterparty: str  # customer
+    date_field: str  # sent_at
+    number_field: str  # invoice_number
+    open_status: str  # SENT: nothing paid or credited yet
+    response_type: str  # Invoice
+    payments: str  # invoice_payments
+    payment_type: str  # InvoicePayment
+    entity: str  # Invoice (webhook entity name)
+    payment_entity: str  # InvoicePayment
+    credit_kind: CreditKind
+    #: Bill payments must be allocated in full; invoice payments may leave some unapplied.
+    payments_fully_allocated: bool
+    #: The stable name of the account a line without ``account_identifier`` is booked to.
+    default_account: str
+
+    @property
+    def counterparty_id(self) -> str:
+        return f"{self.counterparty}_id"
+
+    @property
+    def counterparty_external_id(self) -> str:
+        return f"{self.counterparty}_external_id"
+
+    @property
+    def counterparties(self) -> str:
+        return f"{self.counterparty}s"
+
+    @property
+    def id_field(self) -> str:
+        """An allocation's field naming the document (``invoice_id``)."""
+        return f"{self.label}_id"
+
+    @property
+    def path_param(self) -> str:
+        return f"{self.label}Id"
+
+    @property
+    def external_id_index(self) -> str:
+        return f"{self.label}_external_ids"
+
+    @property
+    def payment_external_id_index(self) -> str:
+        return f"{self.payments[:-1]}_external_ids"
+
+
+INVOICES = DocumentKind(
+    collection="invoices",
+    label="invoice",
+    counterparty="customer",
+    date_field="sent_at",
+    number_field="invoice_number",
+    open_status="SENT",
+    response_type="Invoice",
+    payments="invoice_payments",
+    payment_type="InvoicePayment",
+    entity="Invoice",
+    payment_entity="InvoicePayment",
+    credit_kind=CUSTOMER_CREDITS,
+    payments_fully_allocated=False,
+    default_account="SALES",
+)
+BILLS = DocumentKind(
+    collection="bills",
+    label="bill",
+    counterparty="vendor",
+    date_field="received_at",
+    number_field="bill_number",
+    open_status="RECEIVED",
+    response_type="Bill",
+    payments="bill_payments",
+    payment_type="BillPayment",
+    entity="Bill",
+    payment_entity="BillPayment",
+    credit_kind=VENDOR_CREDITS,
+    payments_fully_allocated=True,
+    default_account="UNCATEGORIZED_EXPENSE",
+)
+DOCUMENT_KINDS = (INVOICES, BILLS)

@@ -1,4 +1,4 @@
-"""Listing credits: filters (CONTRACT.md 4.10) and keyset pagination with opaque cursors."""
+"""Lists: keyset pagination with opaque cursors over kept orderings; the credit filters."""
 
 from __future__ import annotations
 
@@ -20,59 +20,88 @@ from .render import render_credit
 
 
 def list_credits(store: Store, kind: CreditKind, call: Call) -> Reply:
-    """GET list: keyset pagination over (sort key, id), walking a kept ordering from the cursor.
+    """GET list of credits: the credit filters over ``list_page``."""
+    with store.transaction():
+        business = find_business(store, call)
+        matches = _matcher(kind, call.query)
+        shared: dict[tuple[str, str], Record] = {}
+        return list_page(
+            business,
+            kind.collection,
+            call.query,
+            {"created_at": "created_at", kind.date_field: "date"},
+            matches,
+            lambda c: render_credit(business, kind, c, shared),
+        )
 
-    Only the credits up to the page's end are looked at (and only the page is rendered), so a
-    page costs about the same with 100 credits stored as with 100,000: no sort per request.
+
+def list_page(
+    business: Record,
+    collection: str,
+    query: Mapping[str, Any],
+    sort_fields: Mapping[str, str],
+    matches: Callable[[Record], bool],
+    render: Callable[[Record], Record],
+) -> Reply:
+    """One page of ``business[collection]``: keyset pagination over (sort key, id).
+
+    ``sort_fields`` maps each accepted ``sort_by`` value to the record field it orders by (the
+    first is the default). The walk follows an ordering kept in the business index from the
+    cursor (``index_record`` keeps it; it is rebuilt when missing or stale), so only the records
+    up to the page's end are looked at and only the page is rendered: no sort per request.
+    Call it inside the store's transaction.
     """
-    query = call.query
-    sort_by = query.get("sort_by", "created_at")
+    sort_by = query.get("sort_by", next(iter(sort_fields)))
     descending = query.get("sort_order", "ASC") == "DESC"
     limit = query.get("limit", 100)
     after = _decode_cursor(query.get("cursor"), sort_by, descending)
-    with store.transaction():
-        business = find_business(store, call)
-        matches = _matcher(kind, query)
-        field = "created_at" if sort_by == "created_at" else "date"
-        credits = business[kind.collection]
-        order = business["index"].get(_ordering_name(kind, field))
-        if order is None or not _covers(order, credits):  # e.g. an old snapshot: sort, keep none
-            order = _sorted_keys(credits.values(), field)
-        if descending:  # keys below the cursor's, largest first
-            stop = len(order) if after is None else bisect_left(order, _key(*after))
-            positions: range = range(stop - 1, -1, -1)
-        else:  # keys above the cursor's
-            positions = range(0 if after is None else bisect_right(order, _key(*after)), len(order))
-        page: list[Record] = []
-        has_more = False
-        for position in positions:
-            credit = credits.get(order[position].partition(_SEPARATOR)[2])
-            if credit is not None and matches(credit):
-                if len(page) == limit:
-                    has_more = True
-                    break
-                page.append(credit)
-        pagination: Record = {
-            "cursor": _encode_cursor(
-                (sortable_time(page[-1][field]), page[-1]["id"]), sort_by, descending
-            )
-            if has_more
-            else None,
-            "has_more": has_more,
-        }
-        if query.get("show_total_count"):
-            pagination["total_count"] = sum(1 for c in credits.values() if matches(c))
-        shared: dict[tuple[str, str], Record] = {}
-        data = [render_credit(business, kind, c, shared) for c in page]
+    field = sort_fields[sort_by]
+    records = business[collection]
+    order = _ordering(business, collection, field)
+    if descending:  # keys below the cursor's, largest first
+        stop = len(order) if after is None else bisect_left(order, _key(*after))
+        positions: range = range(stop - 1, -1, -1)
+    else:  # keys above the cursor's
+        positions = range(0 if after is None else bisect_right(order, _key(*after)), len(order))
+    page: list[Record] = []
+    has_more = False
+    for position in positions:
+        record = records.get(order[position].partition(_SEPARATOR)[2])
+        if record is not None and matches(record):
+            if len(page) == limit:
+                has_more = True
+                break
+            page.append(record)
+    pagination: Record = {
+        "cursor": _encode_cursor(
+            (sortable_time(page[-1][field]), page[-1]["id"]), sort_by, descending
+        )
+        if has_more
+        else None,
+        "has_more": has_more,
+    }
+    if query.get("show_total_count"):
+        pagination["total_count"] = sum(1 for r in records.values() if matches(r))
+    data = [render(r) for r in page]
     return Reply(200, {"data": data, "meta": {"pagination": pagination}})
+
+
+def _ordering(business: Record, collection: str, field: str) -> list[str]:
+    """The kept ordering of ``collection`` by ``field``, rebuilt (and kept) when stale."""
+    name = _ordering_name(collection, field)
+    records = business[collection]
+    order: list[str] | None = business["index"].get(name)
+    if order is None or not _covers(order, records):  # e.g. seeded records, an old snapshot
+        order = business["index"][name] = _sorted_keys(records.values(), field)
+    return order
 
 
 #: Credit fields a list can be sorted by (``sort_by=created_at``, ``sent_at``/``received_at``).
 _SORT_FIELDS = ("created_at", "date")
 
 
-def _ordering_name(kind: CreditKind, field: str) -> str:
-    return f"{kind.collection}_by_{field}"
+def _ordering_name(collection: str, field: str) -> str:
+    return f"{collection}_by_{field}"
 
 
 #: Between the sortable time and the id in an ordering key. No stamp is a prefix of another
@@ -86,12 +115,12 @@ def _key(stamp: str, credit_id: str) -> str:
     return f"{stamp}{_SEPARATOR}{credit_id}"
 
 
-def _credit_key(credit: Record, field: str) -> str:
-    return _key(sortable_time(credit[field]), credit["id"])
+def _record_key(record: Record, field: str) -> str:
+    return _key(sortable_time(record[field]), record["id"])
 
 
 def _sorted_keys(credits: Iterable[Record], field: str) -> list[str]:
-    return sorted(_credit_key(c, field) for c in credits)
+    return sorted(_record_key(c, field) for c in credits)
 
 
 def _covers(order: list[str], credits: Mapping[str, Record]) -> bool:
@@ -112,32 +141,40 @@ def _covers(order: list[str], credits: Mapping[str, Record]) -> bool:
 def index_credit(
     business: Record, kind: CreditKind, credit: Record, replacing: Record | None
 ) -> None:
-    """Keep the list orderings of ``kind`` in step with ``credit``, about to be stored.
+    """Keep the list orderings of ``kind`` in step with ``credit``, about to be stored."""
+    index_record(business, kind.collection, _SORT_FIELDS, credit, replacing)
 
-    Each ordering holds the key (sortable time, id) of every credit of the kind, sorted, in the
-    business index beside the external ids (so snapshots and resets carry it): a list walks it
-    from the cursor instead of sorting every credit on every request.
+
+def index_record(
+    business: Record,
+    collection: str,
+    fields: Iterable[str],
+    record: Record,
+    replacing: Record | None,
+) -> None:
+    """Keep the orderings of ``collection`` by ``fields`` in step with ``record``, about to be
+    stored (``replacing``: the stored version it replaces).
+
+    Each ordering holds the key (sortable time, id) of every record, sorted, in the business
+    index (so snapshots and resets carry it): a list walks it from the cursor instead of
+    sorting every record on every request.
     """
-    index = business["index"]
-    credits = business[kind.collection]
-    for field in _SORT_FIELDS:
-        name = _ordering_name(kind, field)
-        order: list[str] | None = index.get(name)
-        if order is None or not _covers(order, credits):
-            order = index[name] = _sorted_keys(credits.values(), field)
-        if replacing is not None and replacing["id"] in credits:
-            if replacing[field] == credit[field] and replacing["id"] == credit["id"]:
+    records = business[collection]
+    for field in fields:
+        order = _ordering(business, collection, field)
+        if replacing is not None and replacing["id"] in records:
+            if replacing[field] == record[field] and replacing["id"] == record["id"]:
                 continue
-            old = _credit_key(replacing, field)
+            old = _record_key(replacing, field)
             at = bisect_left(order, old)
             if at < len(order) and order[at] == old:
                 del order[at]
-        insort(order, _credit_key(credit, field))
+        insort(order, _record_key(record, field))
 
 
 def _matcher(kind: CreditKind, query: Mapping[str, Any]) -> Callable[[Record], bool]:
     """Whether a credit passes the list filters; raises 400 for an empty date range."""
-    start, end = _date_bounds(kind, query)
+    start, end = date_bounds(kind.date_field, query)
     counterparty = query.get(kind.counterparty_id)
     memo = query.get("memo")
     memo_contains = (query.get("memo_contains") or "").casefold()
@@ -169,17 +206,18 @@ def _matcher(kind: CreditKind, query: Mapping[str, Any]) -> Callable[[Record], b
     return matches
 
 
-def _date_bounds(kind: CreditKind, query: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """Inclusive start and exclusive end as sortable strings; a bare end date covers its day."""
-    raw_start = query.get(f"{kind.date_field}_start")
-    raw_end = query.get(f"{kind.date_field}_end")
+def date_bounds(name: str, query: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``{name}_start``/``{name}_end`` as an inclusive start and an exclusive end (sortable
+    strings); a bare end date covers its day. An empty range is a 400."""
+    raw_start = query.get(f"{name}_start")
+    raw_end = query.get(f"{name}_end")
     start = None if raw_start is None else _bound(raw_start, end=False)
     end = None if raw_end is None else _bound(raw_end, end=True)
     if start is not None and end is not None and start >= end:
         raise BadRequest(
             Problem(
-                f"{kind.date_field}_start is after {kind.date_field}_end; swap them.",
-                {"location": "query", "pointer": f"/{kind.date_field}_start", "keyword": "range"},
+                f"{name}_start is after {name}_end; swap them.",
+                {"location": "query", "pointer": f"/{name}_start", "keyword": "range"},
             )
         )
     return start, end

@@ -6,7 +6,7 @@ import uuid
 from functools import lru_cache
 
 from ..engine.store import Record
-from .kinds import CreditKind
+from .kinds import CreditKind, DocumentKind
 
 _TAG_NAMESPACE = uuid.UUID("6f1c7c2e-4f5b-4c3a-9a57-1c2f7f0e5b11")
 
@@ -90,6 +90,148 @@ def render_counterparty(kind: CreditKind, record: Record) -> Record:
     if kind.counterparty_has_status:
         out["status"] = record["status"]
     out["transaction_tags"] = []
+    return out
+
+
+def render_counterparty_record(collection: str, record: Record) -> Record:
+    """A customer (``CustomerData``) or vendor (``VendorData``) as its own endpoints send it."""
+    out: Record = {
+        "type": "CustomerData" if collection == "customers" else "VendorData",
+        "id": record["id"],
+    }
+    for name in (
+        "external_id",
+        "individual_name",
+        "company_name",
+        "email",
+        "mobile_phone",
+        "office_phone",
+        "address_string",
+        "memo",
+        "status",
+    ):
+        out[name] = record.get(name)
+    out["transaction_tags"] = []
+    out["created_at"] = record.get("created_at")
+    out["updated_at"] = record.get("updated_at")
+    return out
+
+
+def render_document(
+    business: Record,
+    kind: DocumentKind,
+    document: Record,
+    shared: dict[tuple[str, str], Record] | None = None,
+) -> Record:
+    """An invoice (``Invoice``) or bill (``Bill``) as the API sends it."""
+    business_id = business["business"]["id"]
+    if shared is None:
+        shared = {}
+    party_id = document[kind.counterparty_id]
+    party = shared.get((kind.counterparty, party_id))
+    if party is None:
+        party = render_counterparty(kind.credit_kind, business[kind.counterparties][party_id])
+        shared[(kind.counterparty, party_id)] = party
+    accounts = business["ledger_accounts"]
+    line_items = []
+    for item in document["line_items"]:
+        account = shared.get(("account", item["account_id"]))
+        if account is None:
+            account = render_account(accounts[item["account_id"]])
+            shared[("account", item["account_id"])] = account
+        line_items.append(
+            {
+                "id": item["id"],
+                "external_id": item["external_id"],
+                kind.id_field: document["id"],
+                "ledger_account": account,
+                "product": item["product"],
+                "description": item["description"],
+                "unit_price": item["unit_price"],
+                "quantity": item["quantity"],
+                "subtotal": item["subtotal"],
+                "discount_amount": item["discount_amount"],
+                "sales_taxes_total": item["sales_taxes_total"],
+                "sales_taxes": item["sales_taxes"],
+                "total_amount": item["total_amount"],
+                "transaction_tags": [render_tag(business_id, t) for t in item["tags"]],
+            }
+        )
+    out: Record = {
+        "type": kind.response_type,
+        "id": document["id"],
+        "business_id": business_id,
+        "external_id": document["external_id"],
+        "status": document["status"],
+        kind.date_field: document[kind.date_field],
+        "due_at": document["due_at"],
+        "paid_at": document["paid_at"],
+        "voided_at": document["voided_at"],
+        kind.number_field: document[kind.number_field],
+        kind.counterparty: party,
+        "memo": document["memo"],
+        "line_items": line_items,
+        "subtotal": document["subtotal"],
+        "additional_discount": document["additional_discount"],
+        "additional_sales_taxes_total": document["additional_sales_taxes_total"],
+        "additional_sales_taxes": document["additional_sales_taxes"],
+    }
+    if "tips" in document:
+        out["tips"] = document["tips"]
+    if "bill_terms" in document:
+        out["bill_terms"] = document["bill_terms"]
+    out.update(
+        {
+            "total_amount": document["total_amount"],
+            "outstanding_balance": document["outstanding_balance"],
+            "payment_allocations": [
+                {
+                    "payment_id": a["payment_id"],
+                    kind.id_field: document["id"],
+                    "amount": a["amount"],
+                }
+                for a in document["payment_allocations"]
+            ],
+            "credited_amount": document["credited_amount"],
+            "imported_at": document["created_at"],
+            "created_at": document["created_at"],
+            "updated_at": document["updated_at"],
+            "transaction_tags": [render_tag(business_id, t) for t in document["tags"]],
+        }
+    )
+    return out
+
+
+def render_payment(business: Record, kind: DocumentKind, payment: Record) -> Record:
+    """An invoice payment (``InvoicePayment``) or bill payment (``BillPayment``)."""
+    out: Record = {
+        "type": kind.payment_type,
+        "id": payment["id"],
+        "business_id": business["business"]["id"],
+        "external_id": payment["external_id"],
+        "at": payment["at"],
+        "method": payment["method"],
+        "amount": payment["amount"],
+        "allocations": [
+            {
+                "id": a["id"],
+                "payment_id": payment["id"],
+                kind.id_field: a["document_id"],
+                "amount": a["amount"],
+            }
+            for a in payment["allocations"]
+        ],
+    }
+    if not kind.payments_fully_allocated:
+        out["unapplied_amount"] = payment["unapplied_amount"]
+    out.update(
+        {
+            "memo": payment["memo"],
+            "reference_number": payment["reference_number"],
+            "created_at": payment["created_at"],
+            "updated_at": payment["updated_at"],
+        }
+    )
     return out
 
 

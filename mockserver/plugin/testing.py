@@ -41,8 +41,6 @@ INPROCESS_URL = "http://layer-sandbox.test"
 _SEED_DEFAULTS: dict[str, dict[str, Any]] = {
     "customers": {"status": "ACTIVE"},
     "vendors": {"status": "ACTIVE"},
-    "invoices": {"status": "SENT"},
-    "bills": {"status": "RECEIVED"},
 }
 _ESCAPE_HINT = (
     "Sending such requests on purpose? Wrap them in `with layer_sandbox.expect_off_contract():`, "
@@ -290,14 +288,28 @@ class LayerSandbox:
         return self.seed("vendors", **fields)
 
     def add_invoice(self, **fields: Any) -> Record:
-        """An invoice; ``sent_at`` defaults to now and ``outstanding_balance`` to the total."""
+        """An invoice (``line_items``, or ``total_amount`` for one SALES line); ``sent_at``
+        defaults to now. Its balance and status are derived, as over HTTP."""
         __tracebackhide__ = True
         return self.seed("invoices", **fields)
 
     def add_bill(self, **fields: Any) -> Record:
-        """A bill; ``received_at`` defaults to now and ``outstanding_balance`` to the total."""
+        """A bill (``line_items``, or ``total_amount`` for one line); ``received_at`` defaults
+        to now. Its balance and status are derived, as over HTTP."""
         __tracebackhide__ = True
         return self.seed("bills", **fields)
+
+    def add_invoice_payment(self, **fields: Any) -> Record:
+        """A payment (``amount``, ``method``, ``allocations``); ``at`` defaults to now. Its
+        allocations lower the invoices' balances, as over HTTP."""
+        __tracebackhide__ = True
+        return self.seed("invoice_payments", **fields)
+
+    def add_bill_payment(self, **fields: Any) -> Record:
+        """A bill payment (``amount``, ``method``, ``allocations`` adding up to ``amount``);
+        ``at`` defaults to now."""
+        __tracebackhide__ = True
+        return self.seed("bill_payments", **fields)
 
     def add_ledger_account(self, **fields: Any) -> Record:
         __tracebackhide__ = True
@@ -319,8 +331,8 @@ class LayerSandbox:
         out.update(_SEED_DEFAULTS.get(collection, {}))
         if collection in ("invoices", "bills"):
             out["sent_at" if collection == "invoices" else "received_at"] = store.now()
-            if "total_amount" in given:
-                out["outstanding_balance"] = given["total_amount"]
+        if collection in ("invoice_payments", "bill_payments"):
+            out["at"] = store.now()
         out.update(given)
         return out
 

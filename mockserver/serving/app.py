@@ -63,7 +63,7 @@ from ..errors import (
     error_body,
     error_class_for,
 )
-from ..layer import control, credits
+from ..layer import control, counterparties, credits, documents, payments
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import lint_document
 
@@ -114,6 +114,9 @@ class Sandbox:
         self.scenarios = Scenarios()
         layer_behaviours: dict[str, Behaviour] = {
             **credits.behaviours(self.store),
+            **counterparties.behaviours(self.store),
+            **documents.behaviours(self.store),
+            **payments.behaviours(self.store),
             **auth.behaviours(self.auth),
         }
         # Resolution per operation: a bound behaviour (x-sandbox-behaviour, else the
