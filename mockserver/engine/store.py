@@ -34,6 +34,7 @@ class Event:
     entity_external_id: str | None
     at: str  # the sandbox clock's time of the change
 
+
 #: Collections of supporting records every business holds, keyed by record id.
 RECORD_COLLECTIONS = ("customers", "vendors", "invoices", "bills", "ledger_accounts")
 #: Credit collections, keyed by credit id, in creation order.
@@ -45,9 +46,9 @@ def format_time(moment: datetime) -> str:
     moment = moment.astimezone(UTC)
     if moment.year >= 1000:  # isoformat is strftime's text here, at a fraction of the cost
         return moment.isoformat()[:-6] + "Z"  # drop "+00:00"
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # strftime's %Y does not pad years below 1000 on every platform (glibc writes "122").
+    text = f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S")
+    return text + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")
 
 
 def sortable_time(stamp: str) -> str:
@@ -212,6 +213,7 @@ class Store:
         with self.lock:
             self.businesses = orjson.loads(self._pristine)
             self.ids.restart()
+            self._outbox.clear()  # changes undone by the reset are not announced
 
     def snapshot(self) -> bytes:
         with self.lock:
@@ -220,3 +222,4 @@ class Store:
     def restore(self, snapshot: bytes) -> None:
         with self.lock:
             self.businesses = orjson.loads(snapshot)
+            self._outbox.clear()
