@@ -54,6 +54,7 @@ PATH_VALUES = {
     "customerCreditId": "cc000000-0000-4000-8000-000000000001",
     "vendorCreditId": "dc000000-0000-4000-8000-000000000001",
     "collection": "customers",
+    "subscriptionId": "5e000000-0000-4000-8000-000000000001",
 }
 
 
