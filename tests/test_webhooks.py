@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# In-process pytester runs drop the modules they imported first (see test_pytest_plugin.py).
+import httpcore  # noqa: F401
 import httpx
 import orjson
 import pytest
@@ -25,6 +28,7 @@ from mockserver.controls.webhooks import MAX_ATTEMPTS, RETRY_DELAYS
 from mockserver.serving.cli import _parser, config_from_args, main
 from mockserver.serving.server import BackgroundServer
 
+pytest_plugins = ["pytester"]
 SECRET = "whsec_" + base64.b64encode(b"a sandbox test secret, 32 bytes!").decode()
 CUSTOMER = "c0000000-0000-4000-8000-000000000001"
 VENDOR = "d0000000-0000-4000-8000-000000000001"
@@ -455,3 +459,48 @@ def test_the_document_describes_every_event_and_the_retry_schedule() -> None:
     assert list(document["x-webhooks"]["events"]) == types
     assert document["x-webhooks"]["retry_delays_seconds"] == list(RETRY_DELAYS)
     assert MAX_ATTEMPTS == 8
+
+
+# ---------------------------------------------------------------------- the README's examples
+
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n## Webhooks\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def readme_block(first_line: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", readme_section(), re.DOTALL)
+    [block] = [b for b in blocks if b.startswith(first_line + "\n")]
+    return block
+
+
+def test_the_readme_verification_snippet_checks_real_deliveries(receiver: Receiver) -> None:
+    namespace: dict[str, Any] = {}
+    exec(readme_block("# verify_webhook.py"), namespace)
+    verify = namespace["verify"]
+    with client_for(receiver) as client:
+        client.post(CUSTOMER_CREDITS, json=CREDIT_BODY)
+        (headers, body), *_ = receiver.wait_for(1)
+    assert verify(SECRET, headers, body) is True
+    assert verify(SECRET, headers, body.replace(b"Customer", b"Vendor")) is False
+    assert verify("whsec_" + base64.b64encode(b"y" * 24).decode(), headers, body) is False
+    stale = {**headers, "webhook-timestamp": str(int(headers["webhook-timestamp"]) - 3600)}
+    assert verify(SECRET, stale, body) is False
+
+
+def test_the_readme_plugin_example_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_webhook_events=readme_block("# tests/test_webhook_events.py"))
+    result = pytester.runpytest_inprocess("--layer-sandbox-mode=inprocess")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_readme_retry_table_is_the_schedule() -> None:
+    row = next(
+        line for line in readme_section().splitlines() if line.startswith("| after the previous")
+    )
+    cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    seconds = {"s": 1, "min": 60, "h": 3600}
+    delays = [int(c.split()[0]) * seconds[c.split()[1]] for c in cells[1:]]
+    assert cells[0] == "at once" and tuple(delays) == RETRY_DELAYS
