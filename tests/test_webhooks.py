@@ -146,6 +146,17 @@ def verified(delivery: tuple[dict[str, str], bytes], secret: str = SECRET) -> di
     return event
 
 
+def journaled(client: TestClient, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The deliveries journal once it holds ``count`` attempts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        journal: list[dict[str, Any]] = client.get("/_sandbox/webhooks/deliveries").json()["data"]
+        if len(journal) >= count or time.monotonic() > deadline:
+            assert len(journal) >= count, journal
+            return journal
+        time.sleep(0.01)
+
+
 def summary(event: dict[str, Any]) -> tuple[str, str, str | None]:
     return event["type"], event["data"]["entity_id"], event["data"]["entity_external_id"]
 
@@ -183,7 +194,7 @@ def test_every_change_is_one_signed_schema_valid_event_in_order(receiver: Receiv
         assert len({e["id"] for e in events}) == 5
         # The control API lists the same bodies, and a delivery per event.
         assert client.get("/_sandbox/events").json()["data"] == events
-        deliveries = client.get("/_sandbox/webhooks/deliveries").json()["data"]
+        deliveries = journaled(client, 5)
         assert [(d["event_id"], d["attempt"], d["status"], d["error"]) for d in deliveries] == [
             (e["id"], 1, 204, None) for e in events
         ]
@@ -245,11 +256,14 @@ def test_a_failing_subscriber_is_retried_only_as_the_sandbox_clock_advances() ->
             receiver.stays_at(2)
             client.post("/_sandbox/clock", json={"action": "advance", "seconds": 1})
             receiver.wait_for(3)  # 5 minutes after the second
-            for _ in range(MAX_ATTEMPTS + 2):  # a day at a time: one attempt per step at most
+            for attempt in range(4, MAX_ATTEMPTS + 1):  # a day at a time: one attempt a step
+                journaled(client, attempt - 1)  # the last failure has set the next due time
                 client.post("/_sandbox/clock", json={"action": "advance", "seconds": 86400})
-                time.sleep(0.15)
-            deliveries = receiver.wait_for(MAX_ATTEMPTS)
+                receiver.wait_for(attempt)
+            journaled(client, MAX_ATTEMPTS)
+            client.post("/_sandbox/clock", json={"action": "advance", "seconds": 10 * 86400})
             receiver.stays_at(MAX_ATTEMPTS)  # then the sandbox gives up
+            deliveries = receiver.received
             assert {h["webhook-id"] for h, _ in deliveries} == {deliveries[0][0]["webhook-id"]}
             for delivery in deliveries:
                 verified(delivery)  # every retry is signed afresh
@@ -296,13 +310,7 @@ def test_no_answer_within_the_timeout_is_a_failed_attempt() -> None:
         with client_for(receiver, webhook_timeout=0.2) as client:
             client.post(CUSTOMER_CREDITS, json=CREDIT_BODY)
             receiver.wait_for(1)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                journal = client.get("/_sandbox/webhooks/deliveries").json()["data"]
-                if journal:
-                    break
-                time.sleep(0.02)
-        (entry,) = journal
+            (entry,) = journaled(client, 1)
         assert entry["status"] is None
         assert entry["error"] == "no answer within 0.2 s"
         assert entry["duration_ms"] >= 150
@@ -347,6 +355,7 @@ def test_subscribing_through_the_control_api(receiver: Receiver) -> None:
 
         client.post(CUSTOMER_CREDITS, json=CREDIT_BODY)
         assert verified(receiver.wait_for(1)[0], secret)["type"] == "CustomerCredit.created"
+        journaled(client, 1)
         by_subscription = client.get(
             "/_sandbox/webhooks/deliveries", params={"subscription_id": subscription["id"]}
         ).json()["data"]
