@@ -66,6 +66,10 @@ class Config:
     #: State loaded at start (if the file exists) and written atomically on shutdown and on
     #: ``POST /_sandbox/save``; None keeps state in memory only.
     state_file: Path | None = None
+    #: Webhook subscribers from the start, as (URL, secret or None: one is generated).
+    webhooks: tuple[tuple[str, str | None], ...] = ()
+    #: Seconds a webhook subscriber has to answer an attempt before it counts as failed.
+    webhook_timeout: float = 15.0
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -102,6 +106,27 @@ def parse_faults(entries: list[str] | tuple[str, ...]) -> tuple[Mapping[str, Any
     return tuple(rules)
 
 
+def parse_webhooks(entries: list[str] | tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    """``URL[,secret=S]`` entries as (URL, secret or None) subscriptions."""
+    out = []
+    for entry in entries:
+        url, sep, secret = entry.rpartition(",secret=")
+        if not sep:
+            url, secret = entry, ""
+        url = url.strip()
+        if not url.startswith(("http://", "https://")) or not url.partition("//")[2]:
+            raise ValueError(
+                f"webhook entry {entry!r} must look like http(s)://HOST/PATH[,secret=whsec_...]"
+            )
+        if sep and not secret:
+            raise ValueError(
+                f"webhook entry {entry!r} has an empty secret; give one or leave "
+                "',secret=' out to have one generated"
+            )
+        out.append((url, secret or None))
+    return tuple(out)
+
+
 def parse_clients(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
     """``CLIENT_ID:SECRET`` entries as a client map."""
     clients = {}
@@ -120,6 +145,8 @@ def from_environment(base: Config | None = None, env: Mapping[str, str] | None =
     changes: dict[str, Any] = {}
     for f in fields(Config):
         raw = env.get(_ENV_PREFIX + f.name.upper())
+        if raw is None and f.name == "webhooks":  # also named after the CLI's --webhook
+            raw = env.get(_ENV_PREFIX + "WEBHOOK")
         if raw is None:
             continue
         current = getattr(base, f.name)
@@ -137,6 +164,10 @@ def from_environment(base: Config | None = None, env: Mapping[str, str] | None =
             changes[f.name] = parse_faults([raw]) if raw.strip() else ()
         elif f.name == "control_token":
             changes[f.name] = raw or None
+        elif f.name == "webhooks":
+            changes[f.name] = parse_webhooks(raw.split())
+        elif isinstance(current, float):
+            changes[f.name] = float(raw)
         elif f.name == "state_file":
             changes[f.name] = Path(raw) if raw.strip() else None
         else:

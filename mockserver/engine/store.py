@@ -55,9 +55,9 @@ def format_time(moment: datetime) -> str:
     moment = moment.astimezone(UTC)
     if moment.year >= 1000:  # isoformat is strftime's text here, at a fraction of the cost
         return moment.isoformat()[:-6] + "Z"  # drop "+00:00"
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # strftime's %Y does not pad years below 1000 on every platform (glibc writes "122").
+    text = f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S")
+    return text + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")
 
 
 def sortable_time(stamp: str) -> str:
@@ -242,7 +242,7 @@ class Store:
         with self.lock:
             self.restore(self._pristine)
             self.ids.restart()
-            self._outbox = []
+            self._outbox.clear()  # changes undone by the reset are not announced
 
     def snapshot(self) -> bytes:
         """Everything stored, as JSON: ``{"businesses": {...}, "resources": {...}}``."""
@@ -254,3 +254,4 @@ class Store:
             state = orjson.loads(snapshot)
             self.businesses = state["businesses"]
             self.resources = state.get("resources") or {}
+            self._outbox.clear()

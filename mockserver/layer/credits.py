@@ -350,6 +350,7 @@ def create(store: Store, kind: CreditKind, call: Call) -> Reply:
                 store.ids, business, kind, params, credit_id=store.ids.new(), created_at=store.now()
             )
             store_credit(business, kind, credit, None)
+            _announce(store, business, kind, credit, "created")
             return Reply(201, {"data": render_credit(business, kind, credit)})
         return _replace(store, business, kind, business[kind.collection][existing_id], params)
 
@@ -412,6 +413,7 @@ def _replace(
     )
     credit["updated_at"] = store.now()
     store_credit(business, kind, credit, existing)
+    _announce(store, business, kind, credit, "updated")
     return Reply(200, {"data": render_credit(business, kind, credit)})
 
 
@@ -421,9 +423,16 @@ def delete(store: Store, kind: CreditKind, call: Call) -> Reply:
         business = find_business(store, call)
         credit = _find_credit(business, kind, call)
         if credit["deleted_at"] is None:
-            now = store.now()
-            soft_delete(business, kind, credit, now)
+            soft_delete(business, kind, credit, store.now())
+            _announce(store, business, kind, credit, "archived")  # not again on a repeat
         return Reply(200, {"data": render_credit(business, kind, credit)})
+
+
+def _announce(
+    store: Store, business: Record, kind: CreditKind, credit: Record, action: str
+) -> None:
+    """An event for webhooks; only public operations announce (fixtures and seeding do not)."""
+    store.emit(kind.entity, action, business["business"]["id"], credit["id"], credit["external_id"])
 
 
 def soft_delete(business: Record, kind: CreditKind, credit: Record, when: str) -> None:

@@ -24,6 +24,11 @@ class CreditKind:
         return self.collection[:-1].replace("_", " ")
 
     @property
+    def entity(self) -> str:
+        """The entity name events carry (``CustomerCredit``)."""
+        return "".join(word.capitalize() for word in self.collection[:-1].split("_"))
+
+    @property
     def external_id_index(self) -> str:
         """The business index of live credits' external ids (see ``store.new_business``)."""
         return f"{self.collection[:-1]}_external_ids"

@@ -75,6 +75,13 @@ class SandboxHarness:
         self.token = usable_token(self.config)
         self.coverage = ContractCoverage.for_spec(self.sandbox.spec)
         self.operations = self.sandbox.spec.by_id
+        #: The event types the document declares (``WebhookEventType``), for helpful errors.
+        self.event_types: list[str] = list(
+            self.sandbox.spec.document.get("components", {})
+            .get("schemas", {})
+            .get("WebhookEventType", {})
+            .get("enum", [])
+        )
         self.default_business_id: str | None = next(iter(self.sandbox.store.businesses), None)
         self.server: BackgroundServer | None = None
         self.url = INPROCESS_URL
@@ -101,6 +108,7 @@ class SandboxHarness:
 
     def close(self) -> None:
         self.count_requests()
+        self.sandbox.webhooks.close()
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -134,6 +142,7 @@ class SandboxHarness:
         sandbox.scenarios.clear()
         sandbox.auth.issued.clear()
         sandbox.limiter = RateLimiter(self.config.rate_limit)
+        sandbox.webhooks.reset()
 
     def count_requests(self) -> None:
         """Add the requests made since the last count to the contract coverage."""
@@ -190,6 +199,7 @@ class LayerSandbox:
         self._checked_seq = self._start_seq
         self._expected: list[tuple[int, int]] = []
         self._clients: list[httpx.Client] = []
+        self._event_start = harness.sandbox.webhooks.last_seq
 
     @property
     def sandbox(self) -> Sandbox:
@@ -335,6 +345,61 @@ class LayerSandbox:
             out["at"] = store.now()
         out.update(given)
         return out
+
+    # -- webhook events (captured in-process: no subscriber URL needed)
+
+    def events(self, type: str | None = None) -> list[dict[str, Any]]:
+        """The webhook event bodies this test's changes produced, oldest first.
+
+        Exactly what a subscriber receives (``WebhookEvent`` in the document); ``type`` keeps
+        one event type, e.g. ``"CustomerCredit.created"``.
+        """
+        __tracebackhide__ = True
+        if type is not None:
+            self._check_event_type(type)
+        hooks = self.harness.sandbox.webhooks
+        hooks.collect()  # a change answered a moment ago may not be handed over yet
+        return hooks.events(since=self._event_start, type=type)
+
+    def assert_event(self, type: str, **expected: Any) -> dict[str, Any]:
+        """The first event of ``type`` whose fields equal ``expected``; else fail, listing all.
+
+        ``expected`` names body fields (``business_id``, ``business_external_id``, ``id``) or
+        ``data`` fields (``entity_id``, ``entity_external_id``).
+        """
+        __tracebackhide__ = True
+        unknown = sorted(set(expected) - _EVENT_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"assert_event() cannot match on {', '.join(unknown)}; use any of "
+                f"{', '.join(sorted(_EVENT_FIELDS))}."
+            )
+        seen = self.events()
+        self._check_event_type(type)
+        for event in seen:
+            if event["type"] == type and all(
+                _event_field(event, key) == value for key, value in expected.items()
+            ):
+                return event
+        wanted = type + "".join(f" {key}={value!r}" for key, value in expected.items())
+        if not seen:
+            raise AssertionError(f"expected an event {wanted}, but this test emitted no events.")
+        lines = [f"expected an event {wanted}, but none of the {len(seen)} emitted matches:"]
+        for i, event in enumerate(seen, 1):
+            marker = "  <-- " if event["type"] == type else "      "
+            lines.append(f"{marker}{i}. {describe_event(event)}")
+        raise AssertionError("\n".join(lines))
+
+    def _check_event_type(self, type: str) -> None:
+        __tracebackhide__ = True
+        known = self.harness.event_types
+        if not known or type in known:
+            return
+        close = difflib.get_close_matches(type, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"{type!r} is not an event type of the contract.{hint} Known: {', '.join(known)}."
+        )
 
     def calls(self, operation_id: str, *, status: int | None = None) -> list[Entry]:
         """This test's requests to ``operation_id`` (optionally with ``status``)."""
@@ -483,6 +548,24 @@ class _ExpectOffContract:
                     else "no request was made in it."
                 )
             )
+
+
+_EVENT_FIELDS = frozenset(
+    {"id", "business_id", "business_external_id", "entity_id", "entity_external_id"}
+)
+
+
+def _event_field(event: Mapping[str, Any], key: str) -> Any:
+    return event["data"].get(key) if key.startswith("entity_") else event.get(key)
+
+
+def describe_event(event: Mapping[str, Any]) -> str:
+    """``CustomerCredit.created entity_id=... entity_external_id=...``: one event on one line."""
+    data = event["data"]
+    return (
+        f"{event['type']} entity_id={data['entity_id']!r} "
+        f"entity_external_id={data['entity_external_id']!r} business_id={event['business_id']!r}"
+    )
 
 
 def describe(entry: Entry) -> str:

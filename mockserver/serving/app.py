@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
-from ..controls import persistence, testcontrol
+from ..controls import persistence, testcontrol, webhooks
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
 from ..controls.journal import Journal
 from ..controls.ratelimit import RateLimiter
@@ -112,6 +112,13 @@ class Sandbox:
         self.limiter = RateLimiter(config.rate_limit)
         self.journal = Journal(config.journal_cap)
         self.scenarios = Scenarios()
+        self.webhooks = webhooks.Webhooks(
+            self.store,
+            self.spec.document,
+            targets=config.webhooks,
+            timeout=config.webhook_timeout,
+            journal_cap=config.journal_cap,
+        )
         layer_behaviours: dict[str, Behaviour] = {
             **credits.behaviours(self.store),
             **counterparties.behaviours(self.store),
@@ -133,6 +140,7 @@ class Sandbox:
             {
                 **control.behaviours(self.store),
                 **persistence.behaviours(self.state_file),
+                **webhooks.behaviours(self.webhooks),
                 **testcontrol.behaviours(
                     self.store,
                     self.journal,
@@ -199,7 +207,12 @@ class Sandbox:
             response = self._document(request, self.control_spec_json, control=True)
         else:
             response = await self.endpoint(request)
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        finally:
+            # Webhooks go out only once the answer has been sent; the clock may have moved.
+            self.webhooks.collect()
+            self.webhooks.wake()
 
     async def endpoint(self, request: Request) -> Response:
         op: Operation | None = None
@@ -429,6 +442,7 @@ class Sandbox:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Start-up is done in ``__init__``; shutdown writes the state file, if there is one."""
         yield
+        self.webhooks.close()
         self.save_state()
 
     def save_state(self) -> None:

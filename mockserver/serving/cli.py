@@ -8,7 +8,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config import Config, from_environment, parse_clients, parse_faults, parse_tokens
+from ..config import (
+    Config,
+    from_environment,
+    parse_clients,
+    parse_faults,
+    parse_tokens,
+    parse_webhooks,
+)
 from ..errors import FixtureError, SpecError, StateFileError
 
 
@@ -55,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="a scenario fault rule in force from the start, as for POST /_sandbox/faults, "
         """e.g. '{"operation_id": "business.invoices.customer-credits.post", "fail_next": 2}'""",
+    )
+    serve.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="URL[,secret=S]",
+        help="POST every change event to URL, signed the Standard Webhooks way with S "
+        "(whsec_<base64>; generated when left out, see GET /_sandbox/webhooks); repeatable",
+    )
+    serve.add_argument(
+        "--webhook-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long a webhook subscriber has to answer before the attempt fails (default 15)",
     )
     serve.add_argument("--seed", type=int, help="seed for generated ids (reproducible runs)")
     serve.add_argument(
@@ -129,6 +150,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "control_token",
         "max_url_bytes",
         "max_header_bytes",
+        "webhook_timeout",
     ):  # given as they are meant: set when the option is given
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
@@ -142,6 +164,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["clients"] = parse_clients(args.client)
     if args.fault:
         changes["faults"] = parse_faults(args.fault)
+    if args.webhook:
+        changes["webhooks"] = parse_webhooks(args.webhook)
     return config.with_changes(**changes)
 
 
