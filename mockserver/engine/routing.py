@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -47,6 +47,21 @@ class Router:
         the wrong method.
         """
         params: dict[str, str] = {}
+        node = self._node(raw_path, params)
+        op = node.methods.get(method)
+        if op is None:
+            raise MethodNotAllowed(method, node.template, node.methods)
+        return op, params
+
+    def operations_at(self, raw_path: str) -> tuple[str, Mapping[str, Operation]]:
+        """The path template served at ``raw_path`` and its operations by method.
+
+        Raises ``NotFound`` for an unknown path (what ``match`` raises for it).
+        """
+        node = self._node(raw_path, {})
+        return node.template, node.methods
+
+    def _node(self, raw_path: str, params: dict[str, str]) -> _Node:
         segments = [unquote(s) if "%" in s else s for s in _segments(raw_path)]
         node = _walk(self._root, segments, 0, params)
         if node is None:
@@ -54,10 +69,7 @@ class Router:
                 f"No operation is served at {unquote(raw_path)}; "
                 "see /openapi.json for the paths this sandbox serves."
             )
-        op = node.methods.get(method)
-        if op is None:
-            raise MethodNotAllowed(method, node.template, node.methods)
-        return op, params
+        return node
 
 
 def _segments(path: str) -> list[str]:
