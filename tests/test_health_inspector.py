@@ -60,7 +60,16 @@ def test_health_answers_before_the_first_api_call_of_a_served_process() -> None:
     assert curl, "curl is needed (the README's readiness probe uses it)"
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "mockserver",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
