@@ -137,7 +137,16 @@ function paintRows() {
 }
 
 function json(value) {
-  return el("pre", {}, value === null || value === undefined ? "(none)" : JSON.stringify(value, null, 2));
+  if (value === null || value === undefined) return el("pre", {}, "(none)");
+  if (typeof value === "string") {
+    // A body the sandbox could not decode against the contract is kept as its text.
+    try {
+      return el("pre", {}, JSON.stringify(JSON.parse(value), null, 2));
+    } catch {
+      return el("pre", {}, value);
+    }
+  }
+  return el("pre", {}, JSON.stringify(value, null, 2));
 }
 
 function showEntry(seq) {
