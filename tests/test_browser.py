@@ -44,6 +44,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip(reason, allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -96,7 +97,12 @@ def front_end() -> Iterator[str]:
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    return WebDriverWait(driver, TIMEOUT).until(condition, message=f"waited for {what}")
+    try:
+        return WebDriverWait(driver, TIMEOUT).until(condition)
+    except TimeoutException:
+        shoot(driver, "timeout")
+        body = driver.find_element(By.TAG_NAME, "body").text
+        raise AssertionError(f"waited {TIMEOUT} s for {what}; the page shows:\n{body}") from None
 
 
 def shoot(driver: WebDriver, name: str) -> None:
@@ -219,6 +225,12 @@ def test_the_inspector_shows_a_running_suite_and_its_controls_work(
         timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+    last = httpx.get(f"{sandbox_url}/_sandbox/health").json()["data"]["journal"]["last_seq"]
+    wait_for(
+        browser,
+        lambda d: f"to {last})" in d.find_element(By.ID, "journal-window").text,
+        "the suite's calls",
+    )
 
     def rows(d: WebDriver) -> list[str]:
         return [r.text for r in d.find_elements(By.CSS_SELECTOR, "#journal-spacer .row")]
@@ -304,15 +316,20 @@ def test_the_inspector_shows_a_running_suite_and_its_controls_work(
     assert httpx.get(f"{sandbox_url}/_sandbox/journal").json()["data"] == []
 
 
-def test_the_inspector_stays_usable_with_thousands_of_calls(
-    browser: WebDriver, sandbox_url: str
-) -> None:
-    with httpx.Client(base_url=sandbox_url, headers={"Authorization": "Bearer t"}) as client:
+def test_the_inspector_stays_usable_with_thousands_of_calls(browser: WebDriver) -> None:
+    with (
+        BackgroundServer(create_app(Config(journal_cap=5000))) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": "Bearer t"}) as client,
+    ):
         for _ in range(3000):
             client.get("/whoami")
-    last = httpx.get(f"{sandbox_url}/_sandbox/health").json()["data"]["journal"]["last_seq"]
-    started = time.monotonic()
-    browser.get(f"{sandbox_url}/_sandbox/")
+        last = 3000
+        started = time.monotonic()
+        browser.get(f"{server.url}/_sandbox/")
+        _check_thousands(browser, last, started)
+
+
+def _check_thousands(browser: WebDriver, last: int, started: float) -> None:
     window = wait_for(
         browser,
         lambda d: (
