@@ -70,12 +70,28 @@ class Config:
     webhooks: tuple[tuple[str, str | None], ...] = ()
     #: Seconds a webhook subscriber has to answer an attempt before it counts as failed.
     webhook_timeout: float = 15.0
+    #: Answer browsers on other origins (preflights, ``Access-Control-*`` headers).
+    cors: bool = True
+    #: Origins allowed to call from a browser (``http://localhost:3000``); empty: any origin.
+    cors_origins: tuple[str, ...] = ()
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
 
 
 _ENV_PREFIX = "MOCKSERVER_"
+#: The distribution this package is installed as.
+DISTRIBUTION = "layer-credits-sandbox"
+
+
+def package_version() -> str:
+    """The installed package's version (``0+unknown`` when run from a checkout not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def parse_tokens(entries: list[str] | tuple[str, ...]) -> dict[str, frozenset[str]]:
@@ -168,6 +184,8 @@ def from_environment(base: Config | None = None, env: Mapping[str, str] | None =
             changes[f.name] = parse_webhooks(raw.split())
         elif isinstance(current, float):
             changes[f.name] = float(raw)
+        elif f.name == "cors_origins":
+            changes[f.name] = tuple(raw.split())
         elif f.name == "state_file":
             changes[f.name] = Path(raw) if raw.strip() else None
         else:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..engine.dispatch import Behaviour, Call, Reply
 from ..engine.spec import Operation, Spec
-from .journal import Entry
+from .journal import Entry, Journal
 
 
 def documented_status(op_statuses: Iterable[str], status: int) -> str | None:
@@ -50,15 +51,19 @@ class ContractCoverage:
 
     def record(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
-            if entry.operation_id is None:
-                self.unmatched += 1
-                continue
-            if entry.status is None:  # a connection fault: no response was exercised
-                continue
-            documented = self.operations.get(entry.operation_id, {}).get("responses", ())
-            key = documented_status(documented, entry.status) or str(entry.status)
-            per_op = self.calls.setdefault(entry.operation_id, {})
-            per_op[key] = per_op.get(key, 0) + 1
+            self.count(entry)
+
+    def count(self, entry: Entry) -> None:
+        """Add one journaled call."""
+        if entry.operation_id is None:
+            self.unmatched += 1
+            return
+        if entry.status is None:  # a connection fault: no response was exercised
+            return
+        documented = self.operations.get(entry.operation_id, {}).get("responses", ())
+        key = documented_status(documented, entry.status) or str(entry.status)
+        per_op = self.calls.setdefault(entry.operation_id, {})
+        per_op[key] = per_op.get(key, 0) + 1
 
     def as_data(self) -> dict[str, Any]:
         return {
@@ -139,3 +144,14 @@ def summary_lines(report: Mapping[str, Any], path: str) -> list[str]:
         )
     lines.append(f"report written to {path}")
     return lines
+
+
+def behaviours(journal: Journal, spec: Spec) -> dict[str, Behaviour]:
+    """``GET /_sandbox/coverage``: every call ``journal`` records from now on, counted as it is."""
+    live = ContractCoverage.for_spec(spec)
+    journal.subscribe(live.count)
+
+    def coverage(call: Call) -> Reply:
+        return Reply(200, {"data": live.report()})
+
+    return {"sandbox.coverage.get": coverage}

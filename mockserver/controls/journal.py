@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -156,15 +156,23 @@ class Journal:
     """
 
     def __init__(self, cap: int = DEFAULT_CAP) -> None:
+        self.cap = cap
         self._entries: deque[tuple[Any, ...]] = deque(maxlen=cap)
         self._lock = threading.Lock()
         self._seq = 0
+        self._listeners: list[Callable[[Entry], None]] = []
+
+    def subscribe(self, listener: Callable[[Entry], None]) -> None:
+        """Call ``listener`` with every entry as it is recorded (in order, under the lock)."""
+        self._listeners.append(listener)
 
     def record(self, **fields: Any) -> Entry:
         with self._lock:
             self._seq += 1
             entry = Entry(seq=self._seq, **fields)
             self._entries.append(entry.row())
+            for listener in self._listeners:
+                listener(entry)
             return entry
 
     def entries(

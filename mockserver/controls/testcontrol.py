@@ -102,7 +102,11 @@ def behaviours(
             status=call.query.get("status"),
             business_id=call.query.get("business_id"),
             off_contract=call.query.get("off_contract"),
+            since=call.query.get("after_seq", 0),
         )
+        limit = call.query.get("limit")
+        if limit is not None:
+            entries = entries[:limit]
         return Reply(200, {"data": [e.as_dict() for e in entries]})
 
     def journal_clear(call: Call) -> Reply:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -91,6 +91,20 @@ class Router:
             raise MethodNotAllowed(method, node.template, node.methods)
         values.reverse()  # collected from the deepest segment up
         return op, dict(zip(node.names[method], values, strict=False))
+
+    def operations_at(self, raw_path: str) -> tuple[str, Mapping[str, Operation]]:
+        """The path template served at ``raw_path`` and its operations by method.
+
+        Raises ``NotFound`` for an unknown path (what ``match`` raises for it).
+        """
+        segments = [unquote(s) if "%" in s else s for s in _segments(raw_path)]
+        node = _walk(self._root, segments, 0, [])
+        if node is None:
+            raise NotFound(
+                f"No operation is served at {unquote(raw_path)}; "
+                "see /openapi.json for the paths this sandbox serves."
+            )
+        return node.template, node.methods
 
     def allowed(self, raw_path: str) -> list[str] | None:
         """The methods served at ``raw_path``, or None when no operation is served there."""

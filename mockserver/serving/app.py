@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
-from ..controls import persistence, testcontrol, webhooks
+from ..controls import coverage, health, persistence, testcontrol, webhooks
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
 from ..controls.journal import Journal
 from ..controls.ratelimit import RateLimiter
@@ -66,6 +66,7 @@ from ..errors import (
 from ..layer import control, counterparties, credits, documents, payments
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import lint_document
+from . import browser
 
 log = logging.getLogger("mockserver")
 #: Requests under this prefix drive the sandbox; they are not part of Layer's contract.
@@ -141,6 +142,8 @@ class Sandbox:
                 **control.behaviours(self.store),
                 **persistence.behaviours(self.state_file),
                 **webhooks.behaviours(self.webhooks),
+                **health.behaviours(self.spec, self.control_spec, self.store, self.journal),
+                **coverage.behaviours(self.journal, self.spec),
                 **testcontrol.behaviours(
                     self.store,
                     self.journal,
@@ -660,6 +663,6 @@ def create_app(config: Config | None = None) -> Starlette:
     # default rather than routes, because a route pattern would not match every possible path
     # (e.g. one with an encoded newline), and a route answers a wrong method itself, in plain
     # text: either way Starlette would answer off-contract.
-    app.router.default = sandbox.asgi
+    app.router.default = browser.entry(sandbox)  # the inspector page and CORS (browser.py)
     app.state.sandbox = sandbox
     return app

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..config import (
     Config,
     from_environment,
+    package_version,
     parse_clients,
     parse_faults,
     parse_tokens,
@@ -24,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mockserver",
         description="A local, stateful, contract-validating sandbox of Layer's credits API.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the sandbox over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -93,6 +95,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-url-bytes", type=int, help="longest URL accepted (default 8192)")
     serve.add_argument(
         "--max-header-bytes", type=int, help="largest total of header bytes (default 16384)"
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow pages on ORIGIN (e.g. http://localhost:3000) to call the sandbox from a "
+        "browser; repeatable (default: any origin)",
+    )
+    serve.add_argument(
+        "--no-cors",
+        action="store_true",
+        help="answer no CORS preflight and send no Access-Control-* headers",
+    )
+    serve.add_argument(
+        "--open",
+        action="store_true",
+        help="open the inspector page (/_sandbox/) in a web browser once serving",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
@@ -166,6 +186,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["faults"] = parse_faults(args.fault)
     if args.webhook:
         changes["webhooks"] = parse_webhooks(args.webhook)
+    if args.cors_origin:
+        changes["cors_origins"] = tuple(args.cors_origin)
+    if args.no_cors:
+        changes["cors"] = False
     return config.with_changes(**changes)
 
 
@@ -184,9 +208,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     print(
         f"mockserver: serving Layer credits sandbox on http://{args.host}:{args.port} "
-        f"(strict={config.strict}); spec at /openapi.json",
+        f"(strict={config.strict}); spec at /openapi.json, inspector at /_sandbox/",
         file=sys.stderr,
     )
+    if args.open:
+        _open_when_serving(args.host, args.port)
     # On SIGTERM or Ctrl-C uvicorn stops accepting, finishes the requests in flight, then runs
     # the app's shutdown, which writes the state file.
     uvicorn.run(
@@ -201,6 +227,32 @@ def serve(args: argparse.Namespace) -> int:
         **uvicorn_options(config),
     )
     return 0
+
+
+def _open_when_serving(host: str, port: int, timeout: float = 30.0) -> None:
+    """Open the inspector in the user's browser (``webbrowser``, so ``$BROWSER`` is honoured)
+    as soon as the port accepts connections; from a daemon thread, since uvicorn blocks."""
+    import socket
+    import threading
+    import time
+    import webbrowser
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/_sandbox/"
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((shown, port), timeout=0.5).close()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            print(f"mockserver: opening the inspector at {url}", file=sys.stderr)
+            webbrowser.open(url)
+            return
+
+    threading.Thread(target=wait_then_open, name="open-inspector", daemon=True).start()
 
 
 def lint(args: argparse.Namespace) -> int:
