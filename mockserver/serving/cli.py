@@ -79,7 +79,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long a webhook subscriber has to answer before the attempt fails (default 15)",
     )
-    serve.add_argument("--seed", type=int, help="seed for generated ids (reproducible runs)")
+    serve.add_argument(
+        "--seed", type=int, help="seed for generated ids and data (reproducible runs)"
+    )
+    serve.add_argument(
+        "--strict-spec",
+        action="store_true",
+        help="stop at start-up on anything the document uses that the sandbox does not "
+        "support (default: log it with its JSON Pointer and serve the rest)",
+    )
     serve.add_argument(
         "--state-file",
         type=Path,
@@ -176,6 +184,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
             changes[name] = getattr(args, name)
     if args.lenient:
         changes["strict"] = False
+    if getattr(args, "strict_spec", False):
+        changes["strict_spec"] = True
     if args.enforce_rate_limit:
         changes["enforce_rate_limit"] = True
     if args.token:
