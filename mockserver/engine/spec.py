@@ -153,8 +153,16 @@ def resolve_pointer(document: Mapping[str, Any], ref: str, where: str) -> tuple[
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and compile an OpenAPI 3.0 document."""
-    return compile_spec(read_document(path), source=str(path))
+    """Read and compile an OpenAPI 3.0 document; any document gets a ``SpecError``, not a crash."""
+    document = read_document(path)
+    try:
+        return compile_spec(document, source=str(path))
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+        # A value of the wrong JSON type where the compiler walks (e.g. `get: null`).
+        raise SpecError(
+            f"{path}: not a well-formed OpenAPI 3.0 document ({type(exc).__name__}: {exc}); "
+            f"`mockserver lint {path}` lists every problem with its JSON Pointer"
+        ) from None
 
 
 def compile_spec(document: dict[str, Any], source: str = "<memory>") -> Spec:

@@ -34,6 +34,7 @@ class Event:
     entity_external_id: str | None
     at: str  # the sandbox clock's time of the change
 
+
 #: Collections of supporting records every business holds, keyed by record id.
 RECORD_COLLECTIONS = ("customers", "vendors", "invoices", "bills", "ledger_accounts")
 #: Credit collections, keyed by credit id, in creation order.

@@ -56,6 +56,7 @@ from ..errors import (
 from ..layer import control, credits
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import lint_document
+from . import workers
 
 log = logging.getLogger("mockserver")
 #: Requests under this prefix drive the sandbox; they are not part of Layer's contract.
@@ -523,6 +524,7 @@ class _SandboxApp(Starlette):
 
 def create_app(config: Config | None = None) -> Starlette:
     """A Starlette app serving the sandbox described by ``config`` (defaults: built-in data)."""
+    workers.refuse_several_workers()  # state is per process (serving/workers.py)
     sandbox = Sandbox(config or Config())
     log.info("loaded %s", sandbox.describe())
     app = _SandboxApp(lifespan=sandbox.lifespan)
