@@ -12,8 +12,8 @@ is built in exactly one place, ``error_body``.
     ├── PayloadTooLarge         413 PayloadTooLarge
     ├── UnsupportedMediaType    415 UnsupportedMediaType
     ├── RateLimited             429 RateLimited           (+ Retry-After header)
-    ├── ServerError             500 (forced by a test: Prefer header or a scenario fault)
-    │   └── ContractViolation   500 (no error_enum: the sandbox itself broke the contract)
+    ├── ServerError             500 InternalServerError   (forced by a test: Prefer, fault rule)
+    │   └── ContractViolation   500 InternalServerError   (the sandbox itself broke the contract)
     └── ServiceUnavailable      503 ServiceUnavailable    (forced by a test; + Retry-After)
 
 ``SpecError``, ``FixtureError`` and ``StateFileError`` are start-up failures (bad spec, bad
@@ -113,7 +113,7 @@ class ServerError(SandboxError):
     """A 500 a test asked for; the sandbox itself is fine."""
 
     status = 500
-    error_enum = None
+    error_enum = "InternalServerError"
     type = "ServerError"
 
 

@@ -1525,3 +1525,43 @@ def test_unknown_business_is_404_business_not_found(
     assert entry["description"].startswith("Business not found")
     assert entry["meta"]["location"] == "path"
     assert entry["meta"]["pointer"] == "/businessId"
+
+
+def test_upper_case_uuids_name_the_same_records_and_answers_are_lower_case(
+    client: TestClient,
+) -> None:
+    upper_business = f"/v1/businesses/{BUSINESS.upper()}/invoices/customer-credits"
+    fetched = client.get(f"{upper_business}/CC000000-0000-4000-8000-000000000001")
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["data"]["id"] == "cc000000-0000-4000-8000-000000000001"
+    listed = client.get(
+        upper_business, params={"customer_id": "C0000000-0000-4000-8000-000000000001"}
+    )
+    assert listed.status_code == 200
+    assert {c["customer"]["id"] for c in listed.json()["data"]} == {
+        "c0000000-0000-4000-8000-000000000001"
+    }
+    created = client.post(
+        upper_business,
+        json={
+            "customer_id": "C0000000-0000-4000-8000-000000000001",
+            "line_items": [
+                {
+                    "amount": 100,
+                    "revenue_account_identifier": {
+                        "type": "AccountId",
+                        "id": "A0000000-0000-4000-8000-000000000001",
+                    },
+                }
+            ],
+            "allocations": [{"amount": 100, "invoice_id": "E0000000-0000-4000-8000-000000000001"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["customer"]["id"] == "c0000000-0000-4000-8000-000000000001"
+    assert data["allocations"][0]["invoice_id"] == "e0000000-0000-4000-8000-000000000001"
+    assert (
+        data["line_items"][0]["ledger_account"]["id"]["id"]
+        == "a0000000-0000-4000-8000-000000000001"
+    )

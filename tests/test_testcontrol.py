@@ -54,7 +54,7 @@ def test_prefer_forces_a_documented_status_without_touching_state(
         ),
         ("code=201", "does not document as an error"),
         ("code=abc", "must be an HTTP status number"),
-        ("colour=red", "Prefer token 'colour=red' is not understood"),
+        ("code", "Prefer code needs a value"),
         ("delay=-5", "must be milliseconds from 0 to 30000"),
         ("fault=explode", "fault='explode' is not known; use one of: close, reset, truncate"),
     ],
@@ -67,6 +67,36 @@ def test_unknown_or_undocumented_forcing_is_a_clear_400(
     entry = response.json()["errors"][0]
     assert message in entry["description"]
     assert entry["meta"]["pointer"] == "/prefer"
+
+
+@pytest.mark.parametrize("prefer", ["return=minimal", "respond-async, wait=10", "colour=red"])
+def test_unknown_preferences_are_ignored_and_journaled(
+    client: TestClient, sandbox: Any, prefer: str
+) -> None:
+    before = sandbox.journal.last_seq
+    response = client.post(CUSTOMER_CREDITS, json=CREATE, headers={"Prefer": prefer})
+    assert response.status_code == 201, response.text
+    assert "Preference-Applied" not in response.headers
+    [entry] = sandbox.journal.entries(since=before)
+    assert entry.ignored_preferences == tuple(p.strip() for p in prefer.split(","))
+    assert entry.request_headers["prefer"] == prefer
+
+
+def test_known_preferences_apply_beside_unknown_ones_and_say_so(client: TestClient) -> None:
+    response = client.get(CUSTOMER_CREDITS, headers={"Prefer": "return=minimal, delay=10"})
+    assert response.status_code == 200
+    assert response.headers["Preference-Applied"] == "delay=10"
+    forced = client.get(CUSTOMER_CREDITS, headers={"Prefer": "return=minimal, code=503"})
+    assert forced.status_code == 503
+    assert forced.headers["Preference-Applied"] == "code=503"
+    assert forced.headers["Retry-After"] == "1"
+
+
+def test_a_forced_500_has_an_error_enum(client: TestClient) -> None:
+    response = client.get(CUSTOMER_CREDITS, headers={"Prefer": "code=500"})
+    assert response.status_code == 500
+    [entry] = response.json()["errors"]
+    assert (entry["type"], entry["error_enum"]) == ("ServerError", "InternalServerError")
 
 
 def test_prefer_delay_waits_then_answers_normally(client: TestClient) -> None:
@@ -162,6 +192,20 @@ def test_snapshot_changes_restore_is_byte_for_byte(client: TestClient) -> None:
     client.delete(f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001")
     assert client.get("/_sandbox/snapshot").content != snapshot.content
     assert client.post("/_sandbox/restore", json=snapshot.json()["data"]).status_code == 200
+    assert client.get("/_sandbox/snapshot").content == snapshot.content
+
+
+def test_the_snapshot_response_is_accepted_back_as_it_came(client: TestClient) -> None:
+    snapshot = client.get("/_sandbox/snapshot")
+    client.post(CUSTOMER_CREDITS, json=CREATE)
+    restored = client.post(
+        "/_sandbox/restore", content=snapshot.content, headers={"Content-Type": "application/json"}
+    )
+    assert restored.status_code == 200, restored.text
+    assert client.get("/_sandbox/snapshot").content == snapshot.content
+    wrapped_wrong = {"data": {"format": "layer-sandbox-snapshot/1"}}
+    response = client.post("/_sandbox/restore", json=wrapped_wrong)
+    assert response.status_code == 400
     assert client.get("/_sandbox/snapshot").content == snapshot.content
 
 

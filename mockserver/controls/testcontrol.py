@@ -27,7 +27,10 @@ def snapshot_document(store: Store) -> dict[str, Any]:
 
 
 def restore_document(store: Store, document: Mapping[str, Any]) -> None:
-    """Load a snapshot; one the sandbox cannot read leaves the state as it was (400)."""
+    """Load a snapshot, as ``GET /_sandbox/snapshot`` answered it (``{"data": ...}``) or its
+    ``data`` alone; one the sandbox cannot read leaves the state as it was (400)."""
+    if set(document) == {"data"} and isinstance(document["data"], Mapping):
+        document = document["data"]
     previous = store.snapshot()
     store.restore(orjson.dumps(document["businesses"]))
     try:
@@ -36,8 +39,8 @@ def restore_document(store: Store, document: Mapping[str, Any]) -> None:
         store.restore(previous)
         raise BadRequest(
             Problem(
-                f"the snapshot cannot be read ({type(exc).__name__}: {exc}); pass the `data` "
-                "of GET /_sandbox/snapshot unchanged.",
+                f"the snapshot cannot be read ({type(exc).__name__}: {exc}); pass what "
+                "GET /_sandbox/snapshot answered, unchanged.",
                 {"location": "body", "pointer": "/businesses", "keyword": "snapshot"},
             )
         ) from None

@@ -15,7 +15,7 @@ import orjson
 
 from ..errors import BadRequest, ContractViolation, Problem, UnsupportedMediaType
 from .limits import MAX_JSON_DEPTH, nul_problems, too_deep, where
-from .schemas import Validator, Violation, _escape
+from .schemas import Validator, Violation, _escape, is_uuid
 from .spec import FORM, JSON, Operation, Parameter
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -103,6 +103,8 @@ def _coerce(param: Parameter, raw: str) -> Any:
         return float(raw)
     if kind == "boolean" and raw in _BOOLEANS:
         return _BOOLEANS[raw]
+    if param.schema.get("format") == "uuid" and is_uuid(raw):
+        return raw.lower()  # UUIDs are case-insensitive on input (RFC 9562); stored lower case
     return raw
 
 

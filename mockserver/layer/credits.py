@@ -104,11 +104,16 @@ def compose(
     }
 
 
+def _canonical_id(value: Any) -> Any:
+    """A UUID as stored: lower case (UUIDs are case-insensitive on input, RFC 9562)."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def _resolve_counterparty(
     business: Record, kind: CreditKind, params: Mapping[str, Any], findings: _Findings
 ) -> str:
     records = business[kind.counterparties]
-    by_id = params.get(kind.counterparty_id)
+    by_id = _canonical_id(params.get(kind.counterparty_id))
     by_external = params.get(kind.counterparty_external_id)
     found_by_id = found_by_external = None
     if by_id is not None:
@@ -142,8 +147,8 @@ def _resolve_account(
 ) -> str:
     pointer = f"/line_items/{i}/{kind.account_field}"
     if identifier["type"] == "AccountId":
-        if identifier["id"] in business["ledger_accounts"]:
-            return str(identifier["id"])
+        if _canonical_id(identifier["id"]) in business["ledger_accounts"]:
+            return str(_canonical_id(identifier["id"]))
         findings.not_found(
             f"{pointer}/id",
             f"ledger account {identifier['id']} does not exist in this business.",
@@ -210,7 +215,7 @@ def _allocations(
     out = []
     for i, allocation in enumerate(params.get("allocations") or ()):
         pointer = f"/allocations/{i}"
-        document_id = allocation[kind.document_id]
+        document_id = _canonical_id(allocation[kind.document_id])
         amount = int(allocation["amount"])
         allocated += amount
         if allocated > total:

@@ -26,6 +26,8 @@ from ..config import Config
 from ..controls import persistence, testcontrol
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
 from ..controls.journal import Journal
+from ..controls.journal import request_body as journal_request_body
+from ..controls.journal import request_headers as journal_request_headers
 from ..controls.ratelimit import RateLimiter
 from ..engine import auth
 from ..engine.dispatch import Behaviour, Call, Reply
@@ -174,11 +176,14 @@ class Sandbox:
                 )
             if public:
                 forcing = await self._forcing(op, request)
+                if forcing is not None and forcing.status is not None:
+                    raise _forced_error(op, forcing)
                 if forcing is not None and forcing.fault is not None:
                     self._record(
                         request,
                         path,
                         op,
+                        forcing,
                         business_id=path_params.get("businessId"),
                         status=None,  # no complete answer goes out
                         request_body=None,  # not read
@@ -205,9 +210,10 @@ class Sandbox:
                 request,
                 path,
                 op,
+                forcing,
                 business_id=call.path.get("businessId") if call else None,
                 status=reply.status,
-                request_body=call.body if call else _raw_text(raw_body),
+                request_body=call.body if call else journal_request_body(raw_body),
                 response_body=reply.body,
                 response_json=content,
                 # Rejected before any behaviour ran, for a reason other than the rate limit or a
@@ -218,9 +224,18 @@ class Sandbox:
                 and reply.status != 429,
                 contract_violation=violation,
             )
+        if forcing is not None and forcing.applied:
+            headers = {**headers, **forcing.preference_applied}
         return _json_response(reply, headers, content)
 
-    def _record(self, request: Request, path: str, op: Operation | None, **fields: Any) -> None:
+    def _record(
+        self,
+        request: Request,
+        path: str,
+        op: Operation | None,
+        forcing: Forcing | None,
+        **fields: Any,
+    ) -> None:
         """Journal a public call: what was asked (method, path, query, operation) and ``fields``."""
         self.journal.record(
             method=request.method,
@@ -228,11 +243,13 @@ class Sandbox:
             # Not request.url: building a URL costs more than the rest of the journal.
             query=request.scope["query_string"].decode("utf-8", "replace"),
             operation_id=op.operation_id if op else None,
+            request_headers=journal_request_headers(request.scope["headers"]),
+            ignored_preferences=forcing.ignored if forcing else (),
             **fields,
         )
 
     async def _forcing(self, op: Operation, request: Request) -> Forcing | None:
-        """The Prefer header and scenario faults for this call; raises a forced error status."""
+        """The Prefer header and scenario faults for this call, after any delay they ask for."""
         forcing = parse_prefer(request.headers.get("prefer"))
         scenario = self.scenarios.decide(op.operation_id)
         forcing = forcing.combine(scenario) if forcing is not None else scenario
@@ -240,8 +257,6 @@ class Sandbox:
             return None
         if forcing.delay_ms:
             await asyncio.sleep(forcing.delay_ms / 1000)
-        if forcing.status is not None:
-            raise _forced_error(op, forcing)
         return forcing
 
     def parse(
@@ -376,6 +391,7 @@ _BUG_BODY = {
             "type": "SandboxError",
             "description": "The sandbox failed unexpectedly; this is a bug in the sandbox, "
             "not in the request.",
+            "error_enum": "InternalServerError",
         }
     ]
 }
@@ -399,7 +415,7 @@ def _forced_error(op: Operation, forcing: Forcing) -> SandboxError:
             else f"Forced by the {forcing.source} (code={status}); nothing was changed.",
             {"forced": True},
         ),
-        headers=retry,
+        headers={**retry, **forcing.preference_applied},
     )
 
 
@@ -444,10 +460,6 @@ class _FaultResponse(Response):
 
 #: Stands in for a body over the limit sent to an operation that takes none.
 _UNREAD_BODY = b"(a body over the size limit, not read)"
-
-
-def _raw_text(raw: bytes, limit: int = 4096) -> str | None:
-    return raw[:limit].decode("utf-8", "replace") if raw else None
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
