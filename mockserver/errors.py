@@ -145,7 +145,14 @@ class SpecError(Exception):
 
 
 class FixtureError(Exception):
-    """A fixture record is invalid; names the file, the record and the JSON Pointer."""
+    """A fixture record is invalid; names the file, the record and the JSON Pointer.
+
+    ``pointer``: the field to fix, as a JSON Pointer into the record, when there is one.
+    """
+
+    def __init__(self, message: str, pointer: str | None = None) -> None:
+        super().__init__(message)
+        self.pointer = pointer
 
 
 class StateFileError(Exception):

@@ -54,6 +54,7 @@ PATH_VALUES = {
     "customerCreditId": "cc000000-0000-4000-8000-000000000001",
     "vendorCreditId": "dc000000-0000-4000-8000-000000000001",
     "collection": "customers",
+    "id": "c0000000-0000-4000-8000-000000000003",
 }
 
 

@@ -24,6 +24,7 @@ CREATE = {
     "allocations": [{"amount": 700, "invoice_id": "e0000000-0000-4000-8000-000000000001"}],
 }
 POST_ID = "business.invoices.customer-credits.post"
+UNKNOWN_ID = "00000000-0000-4000-8000-0000000000ff"
 
 
 def state(client: TestClient) -> dict[str, Any]:
@@ -286,6 +287,77 @@ def test_seeded_records_are_validated_and_usable(client: TestClient) -> None:
     )
     broken = client.post("/_sandbox/records/customers", json={**customer, "id": "x"})
     assert "/id: must be a valid uuid" in broken.json()["errors"][0]["description"]
+
+
+def test_records_take_the_plugins_defaults_and_report_every_violation(
+    client: TestClient,
+) -> None:
+    seeded = client.post(
+        "/_sandbox/records/customers", json={"external_id": "cust-900", "company_name": "Initrode"}
+    )
+    assert seeded.status_code == 201, seeded.text
+    customer = seeded.json()["data"]
+    assert (customer["business_id"], customer["status"], customer["email"]) == (
+        BUSINESS,
+        "ACTIVE",
+        None,
+    )
+    invoice = client.post(
+        "/_sandbox/records/invoices",
+        json={"customer_id": customer["id"], "invoice_number": "INV-9000", "total_amount": 40000},
+    )
+    assert invoice.status_code == 201, invoice.text
+    assert invoice.json()["data"]["outstanding_balance"] == 40000
+    assert invoice.json()["data"]["status"] == "SENT"
+    broken = client.post(
+        "/_sandbox/records/invoices",
+        json={"customer_id": 5, "invoice_number": 7, "total_amount": 100},
+    )
+    assert broken.status_code == 400
+    assert [e["meta"]["pointer"] for e in broken.json()["errors"]] == [
+        "/customer_id",
+        "/invoice_number",
+    ]
+    unknown = client.post(
+        "/_sandbox/records/invoices",
+        json={"customer_id": UNKNOWN_ID, "invoice_number": "X", "total_amount": 100},
+    )
+    assert unknown.json()["errors"][0]["meta"]["pointer"] == "/customer_id"
+
+
+def test_records_can_be_listed_fetched_changed_and_deleted(client: TestClient) -> None:
+    records = "/_sandbox/records/customers"
+    listed = client.get(records, params={"business_id": BUSINESS}).json()["data"]
+    assert {c["business_id"] for c in listed} == {BUSINESS} and len(listed) == 4
+    assert len(client.get(records).json()["data"]) == 6
+    customer = client.post(records, json={"company_name": "Initrode"}).json()["data"]
+    one = f"{records}/{customer['id']}"
+    assert client.get(one).json()["data"] == customer
+    changed = client.patch(one, json={"email": "ap@initrode.example", "external_id": "cust-901"})
+    assert changed.status_code == 200, changed.text
+    assert client.get(one).json()["data"]["email"] == "ap@initrode.example"
+    # The new external_id names the customer in a credit; the old (none) is gone.
+    body = {**CREATE, "customer_external_id": "cust-901", "allocations": []}
+    del body["customer_id"]
+    assert client.post(CUSTOMER_CREDITS, json=body).status_code == 201
+    taken = client.patch(one, json={"external_id": "cust-001"})
+    assert taken.status_code == 400
+    assert taken.json()["errors"][0]["meta"]["pointer"] == "/external_id"
+    bad = client.patch(one, json={"email": 5, "status": "GONE"})
+    assert [e["meta"]["pointer"] for e in bad.json()["errors"]] == ["/email", "/status"]
+    # Referenced by the credit just created: not deletable.
+    referenced = client.delete(one)
+    assert referenced.status_code == 400
+    assert (
+        "still referred to by customer_credits record"
+        in referenced.json()["errors"][0]["description"]
+    )
+    lonely = client.post(records, json={"company_name": "Lonely"}).json()["data"]
+    assert client.delete(f"{records}/{lonely['id']}").status_code == 200
+    assert client.get(f"{records}/{lonely['id']}").status_code == 404
+    assert client.patch(f"{records}/{lonely['id']}", json={}).status_code == 404
+    client.post("/_sandbox/reset")
+    assert client.get(one).status_code == 404
 
 
 def test_journal_lists_filters_and_clears(client: TestClient) -> None:
