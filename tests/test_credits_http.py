@@ -705,7 +705,8 @@ def test_patch_rechecks_allocations_against_new_line_items(client: TestClient, k
 
     response = patch(client, kind, credit["id"], {"line_items": [kind.line(1999)]}, status=400)
 
-    assert pointers(response, 400)[0].startswith("/allocations/0")
+    assert pointers(response, 400)[0] == ""  # the stored allocation is not in the request
+    assert errors(response, 400)[0]["meta"]["stored_pointer"].startswith("/allocations/0")
     assert fetch(client, kind, credit["id"])["line_items"][0]["amount"] == 2000
 
 
@@ -722,7 +723,7 @@ def test_patch_rechecks_allocations_against_a_new_counterparty(
         status=400,
     )
 
-    assert pointers(response, 400)[0].startswith("/allocations/0")
+    assert errors(response, 400)[0]["meta"]["stored_pointer"].startswith("/allocations/0")
     assert fetch(client, kind, credit["id"])[kind.counterparty]["id"] == kind.counterparty_id
 
 
@@ -1565,3 +1566,33 @@ def test_upper_case_uuids_name_the_same_records_and_answers_are_lower_case(
         data["line_items"][0]["ledger_account"]["id"]["id"]
         == "a0000000-0000-4000-8000-000000000001"
     )
+
+
+def test_a_patch_that_breaks_a_stored_allocation_says_the_stored_one_no_longer_fits(
+    client: TestClient,
+) -> None:
+    credit = f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001"  # 5000 allocated
+    lowered = [
+        {
+            "amount": 100,
+            "revenue_account_identifier": {"type": "StableName", "stable_name": "SALES"},
+        }
+    ]
+    response = client.patch(credit, json={"line_items": lowered})
+    assert response.status_code == 400
+    [entry] = response.json()["errors"]
+    assert entry["meta"]["pointer"] == ""
+    assert entry["meta"]["stored_pointer"] == "/allocations/0/amount"
+    assert entry["description"].startswith(
+        "The credit's stored allocations (not in this PATCH; /allocations/0/amount of the credit) no longer fit"
+    )
+    assert "Send `allocations` in the same PATCH" in entry["description"]
+    # Sent in the request, the allocation is pointed at as usual.
+    both = client.patch(
+        credit,
+        json={
+            "line_items": lowered,
+            "allocations": [{"amount": 200, "invoice_id": "e0000000-0000-4000-8000-000000000001"}],
+        },
+    )
+    assert both.json()["errors"][0]["meta"]["pointer"] == "/allocations/0/amount"

@@ -395,3 +395,15 @@ def test_a_bad_configured_fault_stops_start_up(rule: dict[str, Any], message: st
     with pytest.raises(SpecError) as caught:
         create_app(Config(faults=(rule,)))
     assert message in str(caught.value)
+
+
+def test_the_clock_advances_by_days_as_the_plugin_does(client: TestClient) -> None:
+    client.post("/_sandbox/clock", json={"action": "freeze", "at": "2024-06-01T12:00:00Z"})
+    moved = client.post("/_sandbox/clock", json={"action": "advance", "days": 2, "hours": 1})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["data"]["now"] == "2024-06-03T13:00:00Z"
+    empty = client.post("/_sandbox/clock", json={"action": "advance"})
+    assert "`seconds`, `minutes`, `hours` or `days`" in empty.json()["errors"][0]["description"]
+    too_far = client.post("/_sandbox/clock", json={"action": "advance", "days": 3650, "hours": 1})
+    assert too_far.status_code == 400
+    client.post("/_sandbox/clock", json={"action": "real"})

@@ -27,6 +27,9 @@ from .faults import Scenarios
 from .journal import Journal
 
 SNAPSHOT_FORMAT = "layer-sandbox-snapshot/1"
+#: What ``POST /_sandbox/clock`` ``advance`` takes, as in the plugin's ``advance_time``.
+ADVANCE_UNITS = ("days", "hours", "minutes", "seconds")
+MAX_ADVANCE = timedelta(days=3650)
 
 
 def snapshot_document(store: Store) -> dict[str, Any]:
@@ -196,14 +199,25 @@ def behaviours(
             at = parse_date_time(body["at"]) if "at" in body else None
             store.clock.freeze(at)
         elif action == "advance":
-            if "seconds" not in body:
+            given = {unit: body[unit] for unit in ADVANCE_UNITS if unit in body}
+            if not given:
                 raise BadRequest(
                     Problem(
-                        "advance needs `seconds`, how far to move the clock forward.",
+                        "advance needs how far to move the clock forward: `seconds`, `minutes`, "
+                        "`hours` or `days` (they add up).",
                         {"location": "body", "pointer": "/seconds", "keyword": "required"},
                     )
                 )
-            store.clock.advance(timedelta(seconds=body["seconds"]))
+            delta = timedelta(**given)
+            if delta > MAX_ADVANCE:
+                raise BadRequest(
+                    Problem(
+                        f"advance moves the clock by at most {MAX_ADVANCE.days} days at once; "
+                        f"this asks for {delta}.",
+                        {"location": "body", "pointer": "", "keyword": "maximum"},
+                    )
+                )
+            store.clock.advance(delta)
         else:
             store.clock.real()
         return clock_view()

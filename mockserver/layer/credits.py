@@ -380,7 +380,30 @@ def update(store: Store, kind: CreditKind, call: Call) -> Reply:
                     {"location": "body", "pointer": "/external_id", "keyword": "unique"},
                 )
             )
-        return _replace(store, business, kind, existing, params)
+        try:
+            return _replace(store, business, kind, existing, params)
+        except (BadRequest, NotFound) as exc:
+            raise type(exc)([_about_stored(p, changes) for p in exc.problems]) from None
+
+
+def _about_stored(problem: Problem, changes: Mapping[str, Any]) -> Problem:
+    """A problem with a stored value the PATCH did not send, said as such.
+
+    Lowering ``line_items`` can leave a stored allocation too large: its pointer
+    (``/allocations/0/amount``) is not in the request, so the answer says that the stored value
+    no longer fits, points at the whole body, and keeps the stored value's place in
+    ``meta.stored_pointer``.
+    """
+    pointer = str(problem.meta.get("pointer", ""))
+    field = pointer.split("/")[1] if pointer.count("/") >= 1 else ""
+    if not field or field in changes:
+        return problem
+    return Problem(
+        f"The credit's stored {field} (not in this PATCH; {pointer} of the credit) no longer "
+        f"fit after this update: {problem.description} Send `{field}` in the same PATCH with "
+        "values that fit, or change the update so that the stored ones still do.",
+        {**problem.meta, "pointer": "", "stored_pointer": pointer},
+    )
 
 
 def _replace(

@@ -322,9 +322,17 @@ class _Linter:
     def _example(self, value: Any, schema: Any, pointer: str) -> Iterator[Finding]:
         try:
             validator = Validator(to_json_schema(schema, pointer, self._resolve))
+            violations = validator.violations(value)
         except SpecError:
             return  # the schema itself is reported where it is defined
-        for violation in validator.violations(value):
+        except Exception as exc:  # a schema of the wrong shape (reported where it is walked)
+            yield Finding(
+                pointer,
+                f"the example cannot be checked: its schema is not a valid schema "
+                f"({type(exc).__name__}: {exc})",
+            )
+            return
+        for violation in violations:
             yield Finding(
                 pointer + violation.pointer,
                 f"the example does not match its own schema: {violation.message}",
