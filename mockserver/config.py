@@ -37,13 +37,13 @@ class Config:
     fixtures: Path = BUILTIN_FIXTURES
     #: A response that breaks the OpenAPI document becomes a 500 contract violation.
     strict: bool = True
-    #: Largest request body read, in bytes (CONTRACT.md section 3: 1 MiB).
+    #: Largest request body read, in bytes (1 MiB; larger is a 413).
     max_body_bytes: int = 1024 * 1024
     #: Token -> business ids it may use ("*": all). Empty: any non-empty bearer token, any business.
     tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: OAuth client id -> secret for ``POST /oauth2/token``. Empty: any Basic credentials.
     clients: Mapping[str, str] = field(default_factory=dict)
-    #: X-RateLimit-* bucket: size and refill per second (CONTRACT.md section 6).
+    #: X-RateLimit-* bucket: size and refill per second (the document's "Rate limits").
     rate_limit: int = 100
     #: Answer 429 once the bucket is empty (otherwise the headers are informative only).
     enforce_rate_limit: bool = False

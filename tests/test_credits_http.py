@@ -1,4 +1,5 @@
-"""Customer and vendor credits over HTTP: every rule of CONTRACT.md section 4, as a client sees it.
+"""Customer and vendor credits over HTTP: every credit rule of the document and the README, as a
+client sees it.
 
 Tests run against the session app with strict response checking on, so every response is also
 checked against openapi/layer-credits.yaml before an assertion looks at it. Rules that hold for

@@ -1,4 +1,5 @@
-"""Errors, authentication, headers and the control API over HTTP (CONTRACT.md sections 2, 3, 5, 6).
+"""Errors, authentication, headers and the control API over HTTP (the document's "Errors",
+"Authentication" and "Rate limits").
 
 Every 4xx answers Layer's error envelope; validation failures list every violation with its
 location, pointer and keyword; strict mode turns the sandbox's own off-contract answers into a

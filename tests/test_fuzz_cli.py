@@ -132,3 +132,20 @@ def test_fuzz_help_shows_its_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: fuzz-token)" in out and "(default: 100)" in out
     assert "(default: http://127.0.0.1:8000)" in out
+
+
+def test_without_schemathesis_the_hint_names_a_published_distribution(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "schemathesis" else real(name, *a),
+    )
+    assert main(["fuzz"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'schemathesis>=4,<5'" in err
+    assert "layer-credits-sandbox[fuzz]" not in err

@@ -1,4 +1,5 @@
-"""Bearer and Basic authentication, the token endpoint and ``whoami`` (CONTRACT.md section 5)."""
+"""Bearer and Basic authentication, the token endpoint and ``whoami`` (the document's
+"Authentication")."""
 
 from __future__ import annotations
 

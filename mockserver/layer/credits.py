@@ -1,4 +1,5 @@
-"""The credit rules (CONTRACT.md section 4), one implementation for customer and vendor credits.
+"""The credit rules (the document's descriptions and the README's decisions), one
+implementation for customer and vendor credits.
 
 Every function takes a ``CreditKind`` naming what differs between the two kinds.
 """
@@ -19,7 +20,7 @@ from .kinds import KINDS, CreditKind
 from .listing import index_credit, list_credits
 from .render import render_credit
 
-METADATA_LIMIT = 1024  # bytes of compact JSON; CONTRACT.md 4.6 (the published pages also say 10 KB)
+METADATA_LIMIT = 1024  # bytes of compact JSON (the published pages say 1 KB and 10 KB; README)
 
 
 class _Findings:
@@ -90,7 +91,7 @@ def compose(
         "id": credit_id,
         "external_id": params.get("external_id"),
         "counterparty_id": counterparty_id,
-        # CONTRACT.md 4.5: the date defaults to the credit's creation time.
+        # The date defaults to the credit's creation time (README, "Times").
         "date": format_time(parse_date_time(date)) if date else created_at,  # type: ignore[arg-type]
         "line_items": line_items,
         "allocations": allocations,

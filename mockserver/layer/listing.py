@@ -1,4 +1,5 @@
-"""Listing credits: filters (CONTRACT.md 4.10) and keyset pagination with opaque cursors."""
+"""Listing credits: filters and keyset pagination with opaque cursors (the list operations'
+descriptions in openapi/layer-credits.yaml)."""
 
 from __future__ import annotations
 
