@@ -23,9 +23,9 @@ __all__ = [
     "load_spec",
 ]
 
-# Imported on first use: pytest imports the plugin (mockserver.pytest_plugin) in every session of
-# an environment the package is installed in, and should not pay for the sandbox unless a test
-# asks for it.
+# Imported on first use: pytest imports the plugin (mockserver.plugin.pytest_plugin) in every
+# session of an environment the package is installed in, and should not pay for the sandbox
+# unless a test asks for it.
 _HOMES = {
     "Config": ".config",
     "FixtureError": ".errors",

@@ -41,13 +41,13 @@ class Config:
     #: is logged with its pointer and the rest is served). The built-in document is always
     #: loaded strictly.
     strict_spec: bool = False
-    #: Largest request body read, in bytes (CONTRACT.md section 3: 1 MiB).
+    #: Largest request body read, in bytes (1 MiB; larger is a 413).
     max_body_bytes: int = 1024 * 1024
     #: Token -> business ids it may use ("*": all). Empty: any non-empty bearer token, any business.
     tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: OAuth client id -> secret for ``POST /oauth2/token``. Empty: any Basic credentials.
     clients: Mapping[str, str] = field(default_factory=dict)
-    #: X-RateLimit-* bucket: size and refill per second (CONTRACT.md section 6).
+    #: X-RateLimit-* bucket: size and refill per second (the document's "Rate limits").
     rate_limit: int = 100
     #: Answer 429 once the bucket is empty (otherwise the headers are informative only).
     enforce_rate_limit: bool = False
@@ -154,40 +154,104 @@ def parse_clients(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
     return clients
 
 
+#: Whole-number fields and the smallest value each accepts.
+_MINIMUMS = {
+    "max_body_bytes": 1,
+    "rate_limit": 1,
+    "journal_cap": 1,
+    "max_url_bytes": 1,
+    "max_header_bytes": 1,
+}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets ``field_name`` (``max_body_bytes``: ...BODY_BYTES)."""
+    return _ENV_PREFIX + field_name.upper()
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """A yes/no variable; anything else is a ``ValueError`` naming it and the accepted values."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{name}={raw!r} is not a yes/no value; use one of {', '.join(_TRUE)} "
+        f"or {', '.join(_FALSE)}"
+    )
+
+
+def parse_int(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
+    """A whole number in range; anything else is a ``ValueError`` naming ``name``."""
+    accepted = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError(
+            f"{name}={raw!r} is not a whole number; use digits only (no units), {accepted}"
+        ) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name}={raw!r} is out of range; use a whole number {accepted}")
+    return value
+
+
+def _parse_seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86_400:
+        raise ValueError(f"{name}={raw!r} must be a number of seconds above 0 (for example 15)")
+    return value
+
+
 def from_environment(base: Config | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Apply ``MOCKSERVER_<FIELD>`` variables (e.g. ``MOCKSERVER_STRICT=0``) onto ``base``."""
+    """Apply ``MOCKSERVER_<FIELD>`` variables (e.g. ``MOCKSERVER_STRICT=0``) onto ``base``.
+
+    A value that cannot be read is a ``ValueError`` naming the variable and what it accepts.
+    """
     base = base or Config()
     env = os.environ if env is None else env
     changes: dict[str, Any] = {}
     for f in fields(Config):
-        raw = env.get(_ENV_PREFIX + f.name.upper())
+        name = env_name(f.name)
+        raw = env.get(name)
         if raw is None and f.name == "webhooks":  # also named after the CLI's --webhook
             raw = env.get(_ENV_PREFIX + "WEBHOOK")
         if raw is None:
             continue
         current = getattr(base, f.name)
-        if isinstance(current, bool):
-            changes[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-        elif isinstance(current, Path):
-            changes[f.name] = Path(raw)
-        elif f.name == "tokens":
-            changes[f.name] = parse_tokens(raw.split())
-        elif f.name == "clients":
-            changes[f.name] = parse_clients(raw.split())
-        elif f.name == "seed":
-            changes[f.name] = int(raw) if raw.strip() else None
-        elif f.name == "faults":
-            changes[f.name] = parse_faults([raw]) if raw.strip() else ()
-        elif f.name == "control_token":
-            changes[f.name] = raw or None
-        elif f.name == "webhooks":
-            changes[f.name] = parse_webhooks(raw.split())
-        elif isinstance(current, float):
-            changes[f.name] = float(raw)
-        elif f.name == "cors_origins":
-            changes[f.name] = tuple(raw.split())
-        elif f.name == "state_file":
-            changes[f.name] = Path(raw) if raw.strip() else None
-        else:
-            changes[f.name] = int(raw)
+        try:
+            if isinstance(current, bool):
+                changes[f.name] = parse_bool(name, raw)
+            elif f.name == "tokens":
+                changes[f.name] = parse_tokens(raw.split())
+            elif f.name == "clients":
+                changes[f.name] = parse_clients(raw.split())
+            elif f.name == "seed":
+                changes[f.name] = parse_int(name, raw, -(2**63), 2**63 - 1) if raw.strip() else None
+            elif f.name == "faults":
+                changes[f.name] = parse_faults([raw]) if raw.strip() else ()
+            elif f.name == "control_token":
+                changes[f.name] = raw or None
+            elif f.name == "state_file":
+                changes[f.name] = Path(raw) if raw.strip() else None
+            elif f.name == "webhooks":
+                changes[f.name] = parse_webhooks(raw.split())
+            elif f.name == "cors_origins":
+                changes[f.name] = tuple(raw.split())
+            elif isinstance(current, float):
+                changes[f.name] = _parse_seconds(name, raw)
+            elif isinstance(current, Path):
+                if not raw.strip():
+                    raise ValueError(f"{name} is empty; give a path, or unset it for the default")
+                changes[f.name] = Path(raw)
+            else:
+                changes[f.name] = parse_int(name, raw, _MINIMUMS[f.name])
+        except ValueError as exc:
+            message = str(exc)
+            raise ValueError(message if name in message else f"{name}: {message}") from None
     return replace(base, **changes)

@@ -13,8 +13,8 @@ is built in exactly one place, ``error_body``.
     ├── PayloadTooLarge         413 PayloadTooLarge
     ├── UnsupportedMediaType    415 UnsupportedMediaType
     ├── RateLimited             429 RateLimited           (+ Retry-After header)
-    ├── ServerError             500 (forced by a test: Prefer header or a scenario fault)
-    │   └── ContractViolation   500 (no error_enum: the sandbox itself broke the contract)
+    ├── ServerError             500 InternalServerError   (forced by a test: Prefer, fault rule)
+    │   └── ContractViolation   500 InternalServerError   (the sandbox itself broke the contract)
     └── ServiceUnavailable      503 ServiceUnavailable    (forced by a test; + Retry-After)
 
 ``SpecError``, ``FixtureError`` and ``StateFileError`` are start-up failures (bad spec, bad
@@ -120,7 +120,7 @@ class ServerError(SandboxError):
     """A 500 a test asked for; the sandbox itself is fine."""
 
     status = 500
-    error_enum = None
+    error_enum = "InternalServerError"
     type = "ServerError"
 
 
@@ -152,7 +152,14 @@ class SpecError(Exception):
 
 
 class FixtureError(Exception):
-    """A fixture record is invalid; names the file, the record and the JSON Pointer."""
+    """A fixture record is invalid; names the file, the record and the JSON Pointer.
+
+    ``pointer``: the field to fix, as a JSON Pointer into the record, when there is one.
+    """
+
+    def __init__(self, message: str, pointer: str | None = None) -> None:
+        super().__init__(message)
+        self.pointer = pointer
 
 
 class StateFileError(Exception):

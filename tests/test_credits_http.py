@@ -1,4 +1,5 @@
-"""Customer and vendor credits over HTTP: every rule of CONTRACT.md section 4, as a client sees it.
+"""Customer and vendor credits over HTTP: every credit rule of the document and the README, as a
+client sees it.
 
 Tests run against the session app with strict response checking on, so every response is also
 checked against openapi/layer-credits.yaml before an assertion looks at it. Rules that hold for
@@ -705,7 +706,8 @@ def test_patch_rechecks_allocations_against_new_line_items(client: TestClient, k
 
     response = patch(client, kind, credit["id"], {"line_items": [kind.line(1999)]}, status=400)
 
-    assert pointers(response, 400)[0].startswith("/allocations/0")
+    assert pointers(response, 400)[0] == ""  # the stored allocation is not in the request
+    assert errors(response, 400)[0]["meta"]["stored_pointer"].startswith("/allocations/0")
     assert fetch(client, kind, credit["id"])["line_items"][0]["amount"] == 2000
 
 
@@ -722,7 +724,7 @@ def test_patch_rechecks_allocations_against_a_new_counterparty(
         status=400,
     )
 
-    assert pointers(response, 400)[0].startswith("/allocations/0")
+    assert errors(response, 400)[0]["meta"]["stored_pointer"].startswith("/allocations/0")
     assert fetch(client, kind, credit["id"])[kind.counterparty]["id"] == kind.counterparty_id
 
 
@@ -1525,3 +1527,73 @@ def test_unknown_business_is_404_business_not_found(
     assert entry["description"].startswith("Business not found")
     assert entry["meta"]["location"] == "path"
     assert entry["meta"]["pointer"] == "/businessId"
+
+
+def test_upper_case_uuids_name_the_same_records_and_answers_are_lower_case(
+    client: TestClient,
+) -> None:
+    upper_business = f"/v1/businesses/{BUSINESS.upper()}/invoices/customer-credits"
+    fetched = client.get(f"{upper_business}/CC000000-0000-4000-8000-000000000001")
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["data"]["id"] == "cc000000-0000-4000-8000-000000000001"
+    listed = client.get(
+        upper_business, params={"customer_id": "C0000000-0000-4000-8000-000000000001"}
+    )
+    assert listed.status_code == 200
+    assert {c["customer"]["id"] for c in listed.json()["data"]} == {
+        "c0000000-0000-4000-8000-000000000001"
+    }
+    created = client.post(
+        upper_business,
+        json={
+            "customer_id": "C0000000-0000-4000-8000-000000000001",
+            "line_items": [
+                {
+                    "amount": 100,
+                    "revenue_account_identifier": {
+                        "type": "AccountId",
+                        "id": "A0000000-0000-4000-8000-000000000001",
+                    },
+                }
+            ],
+            "allocations": [{"amount": 100, "invoice_id": "E0000000-0000-4000-8000-000000000001"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["customer"]["id"] == "c0000000-0000-4000-8000-000000000001"
+    assert data["allocations"][0]["invoice_id"] == "e0000000-0000-4000-8000-000000000001"
+    assert (
+        data["line_items"][0]["ledger_account"]["id"]["id"]
+        == "a0000000-0000-4000-8000-000000000001"
+    )
+
+
+def test_a_patch_that_breaks_a_stored_allocation_says_the_stored_one_no_longer_fits(
+    client: TestClient,
+) -> None:
+    credit = f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001"  # 5000 allocated
+    lowered = [
+        {
+            "amount": 100,
+            "revenue_account_identifier": {"type": "StableName", "stable_name": "SALES"},
+        }
+    ]
+    response = client.patch(credit, json={"line_items": lowered})
+    assert response.status_code == 400
+    [entry] = response.json()["errors"]
+    assert entry["meta"]["pointer"] == ""
+    assert entry["meta"]["stored_pointer"] == "/allocations/0/amount"
+    assert entry["description"].startswith(
+        "The credit's stored allocations (not in this PATCH; /allocations/0/amount of the credit) no longer fit"
+    )
+    assert "Send `allocations` in the same PATCH" in entry["description"]
+    # Sent in the request, the allocation is pointed at as usual.
+    both = client.patch(
+        credit,
+        json={
+            "line_items": lowered,
+            "allocations": [{"amount": 200, "invoice_id": "e0000000-0000-4000-8000-000000000001"}],
+        },
+    )
+    assert both.json()["errors"][0]["meta"]["pointer"] == "/allocations/0/amount"

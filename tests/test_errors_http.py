@@ -1,4 +1,5 @@
-"""Errors, authentication, headers and the control API over HTTP (CONTRACT.md sections 2, 3, 5, 6).
+"""Errors, authentication, headers and the control API over HTTP (the document's "Errors",
+"Authentication" and "Rate limits").
 
 Every 4xx answers Layer's error envelope; validation failures list every violation with its
 location, pointer and keyword; strict mode turns the sandbox's own off-contract answers into a
@@ -383,6 +384,35 @@ def test_missing_or_malformed_authorization_is_401(
     assert state(anonymous) == before
 
 
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        ("Bearer a b c", "the bearer token contains ' ', which RFC 6750 does not allow"),
+        ("Bearer tok,en", "the bearer token contains ','"),
+        ("Bearer ab=cd", "the bearer token has '=' before its end"),
+        ("Bearer {token}", "the bearer token contains '{'"),
+        (
+            "Basic Y2xpZW50OnNlY3JldA==",
+            "this operation takes a bearer token, not HTTP Basic credentials",
+        ),
+        ("Token abc", "the Authorization scheme 'token' is not accepted here"),
+    ],
+)
+def test_a_malformed_bearer_token_is_401_saying_what_is_wrong(
+    anonymous: TestClient, authorization: str, message: str
+) -> None:
+    response = anonymous.get(CUSTOMER_CREDITS, headers={"Authorization": authorization})
+    [entry] = error_entries(response, 401)
+    assert message in entry["description"]
+    assert "send Authorization: Bearer <token>" in entry["description"]
+
+
+@pytest.mark.parametrize("token", ["abc", "a-b.c_d~e+f/g", "YWJj==", "sandbox-0000"])
+def test_rfc_6750_tokens_are_accepted(anonymous: TestClient, token: str) -> None:
+    response = anonymous.get(CUSTOMER_CREDITS, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+
+
 def test_any_non_empty_bearer_token_is_accepted_by_default(anonymous: TestClient) -> None:
     response = anonymous.get(CUSTOMER_CREDITS, headers={"Authorization": "bearer whatever-1"})
 
@@ -750,7 +780,7 @@ def test_strict_mode_turns_an_off_contract_response_into_a_500(
     assert set(body) == {"errors"}
     [entry] = body["errors"]
     assert entry["type"] == "SandboxContractViolation"
-    assert "error_enum" not in entry
+    assert entry["error_enum"] == "InternalServerError"
     assert entry["meta"]["pointer"] == "/data/memo"
     assert_rate_limit_headers(response)
 

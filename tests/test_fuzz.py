@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from mockserver import Config, create_app
-from mockserver.config import FUZZ_CONFIG
+from mockserver.tools.fuzz import fuzz_config
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 CREDENTIALS = {
@@ -22,7 +22,6 @@ CREDENTIALS = {
     "LAYER_SANDBOX_CLIENT_ID": "fuzz-client",
     "LAYER_SANDBOX_CLIENT_SECRET": "fuzz-secret",
 }
-os.environ.update(CREDENTIALS)  # read by schemathesis.toml's auth section
 
 #: operationId -> status -> count, for the end-of-run report.
 REACHED: defaultdict[str, Counter[int]] = defaultdict(Counter)
@@ -37,8 +36,17 @@ app = create_app(
         },
     )
 )
+# schemathesis.toml with these credentials, as `mockserver fuzz` runs it.
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", app, config=SchemathesisConfig.from_path(str(FUZZ_CONFIG))
+    "/openapi.json",
+    app,
+    config=SchemathesisConfig.from_str(
+        fuzz_config(
+            CREDENTIALS["LAYER_SANDBOX_TOKEN"],
+            CREDENTIALS["LAYER_SANDBOX_CLIENT_ID"],
+            CREDENTIALS["LAYER_SANDBOX_CLIENT_SECRET"],
+        )
+    ),
 )
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck)

@@ -1,14 +1,17 @@
 """`mockserver fuzz` gates CI on a Schemathesis run against a served sandbox."""
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from conftest import free_port
 
+from mockserver.config import FUZZ_CONFIG
 from mockserver.serving.cli import main
 
 
@@ -54,6 +57,19 @@ def open_sandbox() -> Iterator[str]:
     yield from _serve()
 
 
+@pytest.fixture
+def failing_sandbox() -> Iterator[str]:
+    # Every public call answers a (documented, forced) 500: the server-error check fails.
+    yield from _serve(
+        "--token",
+        "fuzz-token=*",
+        "--client",
+        "fuzz-client:fuzz-secret",
+        "--fault",
+        '{"error_rate": 1.0, "statuses": [500]}',
+    )
+
+
 def test_fuzz_passes_against_the_sandbox(locked_sandbox: str) -> None:
     assert (
         main(["fuzz", locked_sandbox, "--max-examples", "3", "--", "--phases", "examples,fuzzing"])
@@ -62,9 +78,74 @@ def test_fuzz_passes_against_the_sandbox(locked_sandbox: str) -> None:
 
 
 def test_fuzz_fails_with_a_report_when_the_target_breaks_a_check(
+    failing_sandbox: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["fuzz", failing_sandbox, "--max-examples", "3", "--", "--phases", "examples"])
+    assert code == 1
+    assert "Server error" in capfd.readouterr().out
+
+
+def test_fuzz_passes_against_a_default_serve_and_says_which_check_it_skips(
     open_sandbox: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # Told that only "fuzz-token" is valid, the run finds that any token is accepted.
     code = main(["fuzz", open_sandbox, "--max-examples", "3", "--", "--phases", "examples"])
-    assert code != 0
-    assert "API accepts invalid authentication" in capfd.readouterr().out
+    err = capfd.readouterr().err
+    assert code == 0
+    assert (
+        "accepts any bearer token (a default `mockserver serve`), so the invalid-authentication check (ignored_auth) cannot pass and is skipped"
+        in err
+    )
+    assert "mockserver serve --token 'fuzz-token=*' --client fuzz-client:fuzz-secret" in err
+
+
+def test_fuzz_says_when_the_target_cannot_be_reached(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["fuzz", f"http://127.0.0.1:{free_port()}"]) == 2
+    assert "start the sandbox first" in capfd.readouterr().err
+
+
+def test_the_project_config_needs_no_environment_variable(tmp_path: Path) -> None:
+    # Any `schemathesis` command run in the repository reads schemathesis.toml.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAYER_SANDBOX_")}
+    for command in (["run", "--help"], ["run", "http://127.0.0.1:1/openapi.json"]):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from schemathesis.cli import schemathesis; schemathesis()",
+                *command,
+            ],
+            cwd=FUZZ_CONFIG.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Missing environment variable" not in run.stdout + run.stderr
+        if command == ["run", "--help"]:
+            assert run.returncode == 0 and "Usage:" in run.stdout
+    assert "LAYER_SANDBOX" not in FUZZ_CONFIG.read_text()
+
+
+def test_fuzz_help_shows_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fuzz", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: fuzz-token)" in out and "(default: 100)" in out
+    assert "(default: http://127.0.0.1:8000)" in out
+
+
+def test_without_schemathesis_the_hint_names_a_published_distribution(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "schemathesis" else real(name, *a),
+    )
+    assert main(["fuzz"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'schemathesis>=4,<5'" in err
+    assert "layer-credits-sandbox[fuzz]" not in err

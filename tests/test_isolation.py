@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
 from mockserver.config import from_environment
-from mockserver.serving.cli import _parser, config_from_args
+from mockserver.serving.cli import _parser, config_from_args, serve_options
 
 #: Every operation of a business, as a valid request for business 2 (Brightside Bakery).
 BRIGHTSIDE_REQUESTS: dict[str, tuple[str, str, Any]] = {
@@ -388,7 +388,7 @@ def test_the_control_token_comes_from_the_cli_and_the_environment() -> None:
 
 
 def test_the_server_binds_loopback_unless_told_otherwise() -> None:
-    assert _parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert serve_options(_parser().parse_args(["serve"]), {})["host"] == "127.0.0.1"
 
 
 def test_the_readme_section_names_real_options_and_the_default_limits() -> None:

@@ -22,7 +22,7 @@ def test_journal_records_operation_status_and_bodies() -> None:
     assert first.business_id == "b0000000-0000-4000-8000-000000000001"
     assert first.query == "limit=1"
     assert second.status == 400 and second.off_contract
-    assert second.request_body == '{"line_items":[]}'
+    assert second.request_body == {"line_items": []}  # JSON, although off-contract
     assert second.errors[0]["error_enum"] == "SpecifiedBadRequest"
     assert journal.entries(status=400) == [second]
 
@@ -37,3 +37,29 @@ def test_journal_drops_the_oldest_beyond_its_cap() -> None:
         "limit=4",
         "limit=5",
     ]
+
+
+def test_journal_keeps_request_headers_with_credentials_redacted() -> None:
+    app = create_app(Config())
+    with TestClient(app) as client:
+        client.post(
+            CUSTOMER_CREDITS,
+            content=b'{"memo": 5',  # not JSON: kept as text
+            headers={
+                "Authorization": "Bearer secret-token",
+                "Content-Type": "application/json",
+                "Prefer": "return=minimal",
+                "X-Request-Id": "abc-123",
+            },
+        )
+        client.get(CUSTOMER_CREDITS, headers={"Authorization": "Basic c2VjcmV0"})
+    broken, basic = app.state.sandbox.journal.entries()
+    assert broken.request_headers["authorization"] == "Bearer [redacted]"
+    assert broken.request_headers["prefer"] == "return=minimal"
+    assert broken.request_headers["x-request-id"] == "abc-123"
+    assert broken.request_body == '{"memo": 5'
+    assert "secret-token" not in repr(broken.as_dict())
+    assert basic.request_headers["authorization"] == "Basic [redacted]"
+    entry = client.get("/_sandbox/journal").json()["data"][0]
+    assert entry["request_headers"]["x-request-id"] == "abc-123"
+    assert entry["ignored_preferences"] == ["return=minimal"]

@@ -1,13 +1,20 @@
 """`mockserver lint`: finds the published defects, and nothing in the sandbox's own documents."""
 
+import contextlib
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mockserver.config import BUILTIN_CONTROL_SPEC, BUILTIN_FIXTURES, BUILTIN_SPEC
+from mockserver.engine.spec import load_spec
+from mockserver.errors import SpecError
 from mockserver.serving.cli import main
-from mockserver.tools.lint import lint_document, lint_path
+from mockserver.tools.lint import Finding, lint_document, lint_path
 
 PUBLISHED = Path(__file__).parent / "data" / "published-delete-customer-credit.yaml"
 
@@ -196,3 +203,118 @@ def test_a_directory_lints_each_document_in_it(
     assert main(["lint", str(tmp_path)]) == 1
     assert "no OpenAPI document (.yaml, .yml, .json) in the directory" in capsys.readouterr().out
     assert main(["lint", str(PUBLISHED), str(BUILTIN_SPEC)]) == 1  # one failing file fails the run
+
+
+NON_STRING_KEYS = """\
+openapi: 3.0.3
+info: {title: t, version: '1'}
+paths:
+  /x:
+    get:
+      operationId: x.get
+      responses:
+        '200':
+          description: ok
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/X'}
+components:
+  schemas:
+    X:
+      type: object
+      required: [missing]
+      properties:
+        yes: {type: string}
+        Null: {type: string}
+"""
+
+
+def test_non_string_keys_beside_an_undeclared_required_are_findings_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "keys.yaml"
+    spec.write_text(NON_STRING_KEYS)
+    assert main(["lint", str(spec)]) == 1
+    out = capsys.readouterr().out
+    assert "/components/schemas/X/properties/True: the key True is not a string" in out
+    assert "required property 'missing' is not declared in properties (declared: None, True)" in out
+    # A user's document is served with what is understood; --strict-spec refuses it.
+    assert main(["serve", "--strict-spec", "--spec", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mockserver: cannot start: ") and "Traceback" not in err
+
+
+def test_values_of_the_wrong_type_are_findings(tmp_path: Path) -> None:
+    document = _doc(
+        {"S": {"type": "object", "properties": "#/x", "required": {"a": 1}, "format": ["x"]}},
+        {"/x": {"get": None, "post": {"operationId": "x.post", "responses": []}}},
+    )
+    assert _messages(document) == [
+        "error: /paths/~1x/get: the operation is null, not an object",
+        "error: /paths/~1x/post/responses: must be an object, not a list ([])",
+        "error: /components/schemas/S/format: format ['x'] is not supported by the sandbox",
+        "error: /components/schemas/S/properties: must be an object of schemas, not a str ('#/x')",
+        "error: /components/schemas/S/required: must be a list of property names, not a dict ({'a': 1})",
+    ]
+    spec = tmp_path / "wrong.json"
+    spec.write_text(json.dumps(document))
+    # Strictly loaded, the first thing wrong stops it with its pointer (never a traceback).
+    with pytest.raises(SpecError, match=r"/paths/~1x/"):
+        load_spec(spec)
+
+
+_KEYS = st.one_of(
+    st.sampled_from(
+        ["type", "properties", "required", "items", "allOf", "anyOf", "$ref", "nullable",
+         "additionalProperties", "enum", "format", "example", "schema", "in", "name", "content",
+         "application/json", "responses", "parameters", "requestBody", "operationId", "200"]
+    ),
+    st.booleans(),
+    st.none(),
+    st.integers(-2, 300),
+)  # fmt: skip
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from(["object", "string", "#/components/schemas/X", "#/x", "x.get", "path"]),
+)
+_TREES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    paths=st.dictionaries(
+        st.sampled_from(["/x", "/x/{id}"]),
+        st.dictionaries(st.sampled_from(["get", "post", "parameters"]), _TREES, max_size=2),
+        max_size=2,
+    ),
+    schemas=st.dictionaries(st.sampled_from(["X", "Y"]), _TREES, max_size=2),
+)
+def test_lint_and_load_never_crash_on_any_structure(
+    paths: dict[str, Any], schemas: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    document = _doc(schemas, paths)
+    assert all(isinstance(f, Finding) for f in lint_document(document))
+    spec = tmp_path_factory.mktemp("spec") / "any.yaml"
+    spec.write_text(yaml.safe_dump(document))
+    # A clear message with the file (SpecError); anything else would be a crash.
+    with contextlib.suppress(SpecError):
+        load_spec(spec)
+
+
+def test_an_internal_error_has_its_own_exit_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("mockserver.tools.lint.lint_paths", broken)
+    assert main(["lint", str(BUILTIN_SPEC)]) == 3
+    err = capsys.readouterr().err
+    assert "internal error (RuntimeError: boom); this is a bug in mockserver" in err
+    assert "Traceback" not in err

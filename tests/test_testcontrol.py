@@ -24,6 +24,7 @@ CREATE = {
     "allocations": [{"amount": 700, "invoice_id": "e0000000-0000-4000-8000-000000000001"}],
 }
 POST_ID = "business.invoices.customer-credits.post"
+UNKNOWN_ID = "00000000-0000-4000-8000-0000000000ff"
 
 
 def state(client: TestClient) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def test_prefer_forces_a_documented_status_without_touching_state(
         ),
         ("code=201", "does not document as an error"),
         ("code=abc", "must be an HTTP status number"),
-        ("colour=red", "Prefer token 'colour=red' is not understood"),
+        ("code", "Prefer code needs a value"),
         ("delay=-5", "must be milliseconds from 0 to 30000"),
         ("fault=explode", "fault='explode' is not known; use one of: close, reset, truncate"),
     ],
@@ -67,6 +68,36 @@ def test_unknown_or_undocumented_forcing_is_a_clear_400(
     entry = response.json()["errors"][0]
     assert message in entry["description"]
     assert entry["meta"]["pointer"] == "/prefer"
+
+
+@pytest.mark.parametrize("prefer", ["return=minimal", "respond-async, wait=10", "colour=red"])
+def test_unknown_preferences_are_ignored_and_journaled(
+    client: TestClient, sandbox: Any, prefer: str
+) -> None:
+    before = sandbox.journal.last_seq
+    response = client.post(CUSTOMER_CREDITS, json=CREATE, headers={"Prefer": prefer})
+    assert response.status_code == 201, response.text
+    assert "Preference-Applied" not in response.headers
+    [entry] = sandbox.journal.entries(since=before)
+    assert entry.ignored_preferences == tuple(p.strip() for p in prefer.split(","))
+    assert entry.request_headers["prefer"] == prefer
+
+
+def test_known_preferences_apply_beside_unknown_ones_and_say_so(client: TestClient) -> None:
+    response = client.get(CUSTOMER_CREDITS, headers={"Prefer": "return=minimal, delay=10"})
+    assert response.status_code == 200
+    assert response.headers["Preference-Applied"] == "delay=10"
+    forced = client.get(CUSTOMER_CREDITS, headers={"Prefer": "return=minimal, code=503"})
+    assert forced.status_code == 503
+    assert forced.headers["Preference-Applied"] == "code=503"
+    assert forced.headers["Retry-After"] == "1"
+
+
+def test_a_forced_500_has_an_error_enum(client: TestClient) -> None:
+    response = client.get(CUSTOMER_CREDITS, headers={"Prefer": "code=500"})
+    assert response.status_code == 500
+    [entry] = response.json()["errors"]
+    assert (entry["type"], entry["error_enum"]) == ("ServerError", "InternalServerError")
 
 
 def test_prefer_delay_waits_then_answers_normally(client: TestClient) -> None:
@@ -165,6 +196,20 @@ def test_snapshot_changes_restore_is_byte_for_byte(client: TestClient) -> None:
     assert client.get("/_sandbox/snapshot").content == snapshot.content
 
 
+def test_the_snapshot_response_is_accepted_back_as_it_came(client: TestClient) -> None:
+    snapshot = client.get("/_sandbox/snapshot")
+    client.post(CUSTOMER_CREDITS, json=CREATE)
+    restored = client.post(
+        "/_sandbox/restore", content=snapshot.content, headers={"Content-Type": "application/json"}
+    )
+    assert restored.status_code == 200, restored.text
+    assert client.get("/_sandbox/snapshot").content == snapshot.content
+    wrapped_wrong = {"data": {"format": "layer-sandbox-snapshot/1"}}
+    response = client.post("/_sandbox/restore", json=wrapped_wrong)
+    assert response.status_code == 400
+    assert client.get("/_sandbox/snapshot").content == snapshot.content
+
+
 def test_an_unreadable_snapshot_is_a_400_and_changes_nothing(client: TestClient) -> None:
     before = client.get("/_sandbox/snapshot").content
     broken = {"format": "layer-sandbox-snapshot/1", "businesses": {BUSINESS: {"business": {}}}}
@@ -244,6 +289,77 @@ def test_seeded_records_are_validated_and_usable(client: TestClient) -> None:
     assert "/id: must be a valid uuid" in broken.json()["errors"][0]["description"]
 
 
+def test_records_take_the_plugins_defaults_and_report_every_violation(
+    client: TestClient,
+) -> None:
+    seeded = client.post(
+        "/_sandbox/records/customers", json={"external_id": "cust-900", "company_name": "Initrode"}
+    )
+    assert seeded.status_code == 201, seeded.text
+    customer = seeded.json()["data"]
+    assert (customer["business_id"], customer["status"], customer["email"]) == (
+        BUSINESS,
+        "ACTIVE",
+        None,
+    )
+    invoice = client.post(
+        "/_sandbox/records/invoices",
+        json={"customer_id": customer["id"], "invoice_number": "INV-9000", "total_amount": 40000},
+    )
+    assert invoice.status_code == 201, invoice.text
+    assert invoice.json()["data"]["outstanding_balance"] == 40000
+    assert invoice.json()["data"]["status"] == "SENT"
+    broken = client.post(
+        "/_sandbox/records/invoices",
+        json={"customer_id": 5, "invoice_number": 7, "total_amount": 100},
+    )
+    assert broken.status_code == 400
+    assert [e["meta"]["pointer"] for e in broken.json()["errors"]] == [
+        "/customer_id",
+        "/invoice_number",
+    ]
+    unknown = client.post(
+        "/_sandbox/records/invoices",
+        json={"customer_id": UNKNOWN_ID, "invoice_number": "X", "total_amount": 100},
+    )
+    assert unknown.json()["errors"][0]["meta"]["pointer"] == "/customer_id"
+
+
+def test_records_can_be_listed_fetched_changed_and_deleted(client: TestClient) -> None:
+    records = "/_sandbox/records/customers"
+    listed = client.get(records, params={"business_id": BUSINESS}).json()["data"]
+    assert {c["business_id"] for c in listed} == {BUSINESS} and len(listed) == 4
+    assert len(client.get(records).json()["data"]) == 6
+    customer = client.post(records, json={"company_name": "Initrode"}).json()["data"]
+    one = f"{records}/{customer['id']}"
+    assert client.get(one).json()["data"] == customer
+    changed = client.patch(one, json={"email": "ap@initrode.example", "external_id": "cust-901"})
+    assert changed.status_code == 200, changed.text
+    assert client.get(one).json()["data"]["email"] == "ap@initrode.example"
+    # The new external_id names the customer in a credit; the old (none) is gone.
+    body = {**CREATE, "customer_external_id": "cust-901", "allocations": []}
+    del body["customer_id"]
+    assert client.post(CUSTOMER_CREDITS, json=body).status_code == 201
+    taken = client.patch(one, json={"external_id": "cust-001"})
+    assert taken.status_code == 400
+    assert taken.json()["errors"][0]["meta"]["pointer"] == "/external_id"
+    bad = client.patch(one, json={"email": 5, "status": "GONE"})
+    assert [e["meta"]["pointer"] for e in bad.json()["errors"]] == ["/email", "/status"]
+    # Referenced by the credit just created: not deletable.
+    referenced = client.delete(one)
+    assert referenced.status_code == 400
+    assert (
+        "still referred to by customer_credits record"
+        in referenced.json()["errors"][0]["description"]
+    )
+    lonely = client.post(records, json={"company_name": "Lonely"}).json()["data"]
+    assert client.delete(f"{records}/{lonely['id']}").status_code == 200
+    assert client.get(f"{records}/{lonely['id']}").status_code == 404
+    assert client.patch(f"{records}/{lonely['id']}", json={}).status_code == 404
+    client.post("/_sandbox/reset")
+    assert client.get(one).status_code == 404
+
+
 def test_journal_lists_filters_and_clears(client: TestClient) -> None:
     client.delete("/_sandbox/journal")
     client.get(CUSTOMER_CREDITS)
@@ -279,3 +395,15 @@ def test_a_bad_configured_fault_stops_start_up(rule: dict[str, Any], message: st
     with pytest.raises(SpecError) as caught:
         create_app(Config(faults=(rule,)))
     assert message in str(caught.value)
+
+
+def test_the_clock_advances_by_days_as_the_plugin_does(client: TestClient) -> None:
+    client.post("/_sandbox/clock", json={"action": "freeze", "at": "2024-06-01T12:00:00Z"})
+    moved = client.post("/_sandbox/clock", json={"action": "advance", "days": 2, "hours": 1})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["data"]["now"] == "2024-06-03T13:00:00Z"
+    empty = client.post("/_sandbox/clock", json={"action": "advance"})
+    assert "`seconds`, `minutes`, `hours` or `days`" in empty.json()["errors"][0]["description"]
+    too_far = client.post("/_sandbox/clock", json={"action": "advance", "days": 3650, "hours": 1})
+    assert too_far.status_code == 400
+    client.post("/_sandbox/clock", json={"action": "real"})

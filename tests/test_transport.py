@@ -29,7 +29,7 @@ def test_requests_reach_the_app_with_query_and_body() -> None:
     assert rejected.headers["content-type"] == "application/json"
     journal = APP.state.sandbox.journal.entries()
     assert journal[-2].query == "limit=1&sort_order=DESC"
-    assert journal[-1].request_body == '{"colour":"red"}'
+    assert journal[-1].request_body == {"colour": "red"}
 
 
 def test_works_inside_a_running_event_loop() -> None:

@@ -29,6 +29,10 @@ class Forcing:
     #: Answers built from the document: the named example, or data generated from the schema.
     example: str | None = None
     dynamic: bool = False
+    #: Preferences of the ``Prefer`` header that are applied (``Preference-Applied``) and
+    #: those ignored because the sandbox does not know them (RFC 7240 section 2).
+    applied: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
 
     def combine(self, other: Forcing | None) -> Forcing:
         """This forcing with ``other``'s failure filled in where this one has none."""
@@ -40,26 +44,44 @@ class Forcing:
             delay_ms=max(self.delay_ms, other.delay_ms),
             example=self.example,
             dynamic=self.dynamic,
+            applied=self.applied,
+            ignored=self.ignored,
         )
+
+    @property
+    def preference_applied(self) -> dict[str, str]:
+        """The ``Preference-Applied`` header for the preferences this answer honours."""
+        return {"Preference-Applied": ", ".join(self.applied)} if self.applied else {}
 
 
 def parse_prefer(header: str | None) -> Forcing | None:
-    """``Prefer: code=503, delay=200, fault=close`` as a ``Forcing``; unknown tokens are a 400."""
+    """``Prefer: code=503, delay=200, fault=close`` as a ``Forcing``.
+
+    Preferences the sandbox does not know (``return=minimal``, ``respond-async``...) are
+    ignored, as RFC 7240 asks of a server, and listed in ``ignored``; a known one with a value
+    it cannot apply is a 400. Parameters (after ``;``) are read as preferences of their own.
+    """
     if not header:
         return None
     values: dict[str, str] = {}
+    applied: list[str] = []
+    ignored: list[str] = []
     for token in header.replace(";", ",").split(","):
         token = token.strip()
         if not token:
             continue
         key, sep, value = token.partition("=")
         key = key.strip().lower()
-        if not sep or key not in _PREFER_KEYS:
+        if key not in _PREFER_KEYS:
+            ignored.append(token)
+            continue
+        if not sep:
             raise bad_prefer(
-                f"Prefer token {token!r} is not understood; use code=<status>, "
-                f"delay=<milliseconds> or fault={'|'.join(FAULTS)}."
+                f"Prefer {key} needs a value: code=<status>, delay=<milliseconds> or "
+                f"fault={'|'.join(FAULTS)}."
             )
         values[key] = value.strip().strip('"')
+        applied.append(f"{key}={values[key]}")
     status = delay = None
     if "code" in values:
         if not values["code"].isdigit():
@@ -86,6 +108,8 @@ def parse_prefer(header: str | None) -> Forcing | None:
         fault=fault,
         example=values.get("example") or None,
         dynamic=dynamic == "true",
+        applied=tuple(applied),
+        ignored=tuple(ignored),
     )
 
 

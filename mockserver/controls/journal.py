@@ -4,12 +4,44 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 DEFAULT_CAP = 1000
+#: Headers whose credentials the journal never keeps: only the scheme stays.
+REDACTED_HEADERS = frozenset({"authorization", "proxy-authorization"})
+REDACTED = "[redacted]"
+#: Most of an undecodable request body the journal keeps, as text.
+RAW_BODY_CHARS = 4096
+
+
+def request_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's headers by lower-case name (repeats joined with ", "), credentials
+    redacted: ``Authorization: Bearer abc`` is kept as ``Bearer [redacted]``."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in REDACTED_HEADERS:
+            scheme, _, credentials = value.strip().partition(" ")
+            value = f"{scheme} {REDACTED}" if credentials else REDACTED
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def request_body(raw: bytes) -> Any:
+    """A body the sandbox did not accept, as a test wants to read it: the JSON value when it is
+    JSON (whatever was wrong with it), else its first 4 KiB as text; None when empty."""
+    if not raw:
+        return None
+    try:
+        value = orjson.loads(raw)
+        orjson.dumps(value)  # the journal keeps it encoded: nested deeper than orjson writes?
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return raw[:RAW_BODY_CHARS].decode("utf-8", "replace")
+    return value
 
 
 class Entry:
@@ -21,11 +53,13 @@ class Entry:
     """
 
     __slots__ = (
+        "_headers_json",
         "_request_json",
         "_response_json",
         "business_id",
         "contract_violation",
         "fault",
+        "ignored_preferences",
         "method",
         "off_contract",
         "operation_id",
@@ -50,6 +84,8 @@ class Entry:
         contract_violation: bool,
         response_json: bytes | None = None,
         fault: str | None = None,
+        request_headers: Mapping[str, str] | None = None,
+        ignored_preferences: tuple[str, ...] = (),
     ) -> None:
         self.seq = seq
         self.method = method
@@ -67,10 +103,18 @@ class Entry:
         self.contract_violation = contract_violation
         #: A connection fault (``close``, ``reset``, ``truncate``) cut the answer; no status.
         self.fault = fault
+        self._headers_json = _encode(dict(request_headers or {}))
+        #: ``Prefer`` preferences the sandbox does not know, and so ignored (RFC 7240).
+        self.ignored_preferences = tuple(ignored_preferences)
 
     @property
     def request_body(self) -> Any:
         return None if self._request_json is None else orjson.loads(self._request_json)
+
+    @property
+    def request_headers(self) -> dict[str, str]:
+        """The request's headers by lower-case name, ``Authorization`` redacted."""
+        return dict(orjson.loads(self._headers_json)) if self._headers_json else {}
 
     @property
     def response_body(self) -> Any:
@@ -90,11 +134,13 @@ class Entry:
             "operation_id": self.operation_id,
             "business_id": self.business_id,
             "status": self.status,
+            "request_headers": self.request_headers,
             "request_body": self.request_body,
             "response_body": self.response_body,
             "off_contract": self.off_contract,
             "contract_violation": self.contract_violation,
             "fault": self.fault,
+            "ignored_preferences": list(self.ignored_preferences),
         }
 
     def __repr__(self) -> str:
@@ -121,6 +167,8 @@ class Entry:
             self.off_contract,
             self.contract_violation,
             self.fault,
+            self._headers_json,
+            self.ignored_preferences,
         )
 
     @classmethod
@@ -139,6 +187,8 @@ class Entry:
             entry.off_contract,
             entry.contract_violation,
             entry.fault,
+            entry._headers_json,
+            entry.ignored_preferences,
         ) = row
         return entry
 

@@ -1,4 +1,5 @@
-"""Bearer and Basic authentication, the token endpoint and ``whoami`` (CONTRACT.md section 5)."""
+"""Bearer and Basic authentication, the token endpoint and ``whoami`` (the document's
+"Authentication")."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import binascii
 import copy
 import hmac
+import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -98,6 +100,11 @@ class Authenticator:
         scheme_word, credentials = _split_authorization(authorization)
         if kind in ("bearer", "oauth2", "openIdConnect"):
             if scheme_word == "bearer" and credentials:
+                malformed = bearer_token_problem(credentials)
+                if malformed:
+                    raise _unauthenticated(
+                        f"{malformed}; send Authorization: Bearer <token>.", _challenges([scheme])
+                    )
                 businesses = self.tokens.get(credentials)
                 if businesses is None and credentials in self.issued:
                     return credentials, self._issued_businesses
@@ -127,12 +134,15 @@ class Authenticator:
     @staticmethod
     def _missing_one(schemes: list[SecurityScheme], authorization: str | None) -> Unauthenticated:
         wanted = " or ".join(sorted({_wanted(s) for s in schemes}))
-        given = (
-            "no Authorization header" if not authorization else "a malformed Authorization header"
-        )
         if all(s.kind == "apiKey" for s in schemes):
-            given = "no API key"
-        missing = _unauthenticated(f"the request has {given}; send {wanted}.", _challenges(schemes))
+            sent = "the request has no API key"
+        else:
+            word, credentials = _split_authorization(authorization)
+            kinds = frozenset(
+                "bearer" if s.kind in ("oauth2", "openIdConnect") else s.kind for s in schemes
+            )
+            sent = _what_was_sent(word, credentials, kinds)
+        missing = _unauthenticated(f"{sent}; send {wanted}.", _challenges(schemes))
         return _Missing(missing.problems, headers=missing.headers)
 
     def check_control(self, authorization: str | None) -> None:
@@ -157,6 +167,39 @@ class Authenticator:
 
     def client_of(self, token: str) -> str:
         return self.issued.get(token, "sandbox-client")
+
+
+#: RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def bearer_token_problem(token: str) -> str | None:
+    """What makes ``token`` not a bearer token by RFC 6750's syntax; None when it is one."""
+    if _B64TOKEN.fullmatch(token):
+        return None
+    if "=" in token.rstrip("="):
+        return "the bearer token has '=' before its end; RFC 6750 allows '=' only as padding"
+    bad = next(c for c in token if not _B64TOKEN.fullmatch(c) and c != "=")
+    return (
+        f"the bearer token contains {bad!r}, which RFC 6750 does not allow in a token (letters, "
+        "digits and - . _ ~ + / then optional = padding, no spaces)"
+    )
+
+
+def _what_was_sent(scheme: str, credentials: str, kinds: frozenset[str]) -> str:
+    """Why the Authorization header (if any) does not authenticate for an operation."""
+    if not scheme:
+        return "the request has no Authorization header"
+    if scheme == "basic" and "basic" not in kinds:
+        return (
+            "this operation takes a bearer token, not HTTP Basic credentials "
+            "(POST /oauth2/token exchanges client credentials for a token)"
+        )
+    if scheme == "bearer" and "bearer" not in kinds:
+        return "this operation takes HTTP Basic client credentials, not a bearer token"
+    if not credentials:
+        return f"the Authorization header names the {scheme!r} scheme but carries no credentials"
+    return f"the Authorization scheme {scheme!r} is not accepted here"
 
 
 class _Missing(Unauthenticated):

@@ -224,6 +224,8 @@ class _Converter:
                     self.findings.report(here, f"{key} must be a list of schemas")
             elif key in _ONE_SCHEMA:
                 out[key] = self.convert(value, here, stack)
+            elif (problem := _malformed(key, value)) is not None:
+                self.findings.report(here, f"{problem}; the keyword is ignored")
             elif key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
                 bound = "minimum" if key == "exclusiveMinimum" else "maximum"
                 if value and bound in node:  # OpenAPI 3.0: a flag on minimum/maximum
@@ -266,6 +268,38 @@ class _Converter:
         if self.openapi30 or not any(k in SUPPORTED_KEYWORDS for k in siblings):
             return out  # OpenAPI 3.0 ignores every sibling of $ref
         return {"allOf": [out, self.convert(siblings, pointer, stack)]}
+
+
+_NUMERIC = frozenset({"minimum", "maximum", "multipleOf", "minLength", "maxLength", "minItems",
+                      "maxItems", "minProperties", "maxProperties", "minContains",
+                      "maxContains"})  # fmt: skip
+
+
+def _malformed(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the value of keyword ``key`` (None: it can)."""
+    if key == "format" and not isinstance(value, str):
+        return f"format must be a string, not {value!r}"
+    if key == "pattern":
+        if not isinstance(value, str):
+            return f"pattern must be a string, not {value!r}"
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return f"pattern {value!r} is not a regular expression ({exc})"
+    if key == "required" and not (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        return f"required must be a list of property names, not {value!r}"
+    if key == "enum" and not isinstance(value, list):
+        return f"enum must be a list, not {value!r}"
+    if key == "type" and not (
+        isinstance(value, str)
+        or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    ):
+        return f"type must be a type name or a list of them, not {value!r}"
+    if key in _NUMERIC and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"{key} must be a number, not {value!r}"
+    return None
 
 
 def _def_key(ref: str, taken: Mapping[str, Any]) -> str:

@@ -213,8 +213,17 @@ def resolve_pointer(document: Mapping[str, Any], ref: str, where: str) -> tuple[
 
 
 def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
-    """Read and compile an OpenAPI 3.0/3.1 document (several files joined by ``$ref``)."""
-    return compile_spec(read_document(path), source=str(path), strict=strict)
+    """Read and compile an OpenAPI 3.0/3.1 document (several files joined by ``$ref``); any
+    document gets a ``SpecError``, not a crash."""
+    document = read_document(path)
+    try:
+        return compile_spec(document, source=str(path), strict=strict)
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+        # A value of the wrong JSON type where the compiler walks (e.g. `get: null`).
+        raise SpecError(
+            f"{path}: not a well-formed OpenAPI document ({type(exc).__name__}: {exc}); "
+            f"`mockserver lint {path}` lists every problem with its JSON Pointer"
+        ) from None
 
 
 def check_version(document: Mapping[str, Any], source: str) -> None:

@@ -25,7 +25,7 @@ from .params import (
     parse_cookie_header,
     split_query,
 )
-from .schemas import Validator, Violation, _escape
+from .schemas import Validator, Violation, _escape, is_uuid
 from .spec import FORM, JSON, Operation, Parameter
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -191,6 +191,8 @@ def _coerce(param: Parameter, raw: str) -> Any:
         return float(raw)
     if kind == "boolean" and raw in _BOOLEANS:
         return _BOOLEANS[raw]
+    if param.schema.get("format") == "uuid" and is_uuid(raw):
+        return raw.lower()  # UUIDs are case-insensitive on input (RFC 9562); stored lower case
     return raw
 
 

@@ -1,4 +1,4 @@
-"""The one ledger of invoice and bill balances (CONTRACT.md 8.2 and 8.3).
+"""The one ledger of invoice and bill balances.
 
 Payments and credit allocations change a document's balance only through ``hold``; its
 ``outstanding_balance`` and ``status`` are always derived here by ``settle``, never set by hand,

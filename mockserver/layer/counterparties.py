@@ -1,4 +1,4 @@
-"""Customers and vendors (CONTRACT.md section 8): upsert by ``external_id``, archiving, lists.
+"""Customers and vendors: upsert by ``external_id``, archiving, lists.
 
 The generic parts (upsert, filters, paging) are thin on purpose; the list paging is
 ``listing.list_page``.

@@ -1,4 +1,5 @@
-"""The credit rules (CONTRACT.md section 4), one implementation for customer and vendor credits.
+"""The credit rules (the document's descriptions and the README's decisions), one
+implementation for customer and vendor credits.
 
 Every function takes a ``CreditKind`` naming what differs between the two kinds.
 """
@@ -20,7 +21,7 @@ from .kinds import KINDS, CreditKind
 from .listing import index_credit, list_credits
 from .render import render_credit
 
-METADATA_LIMIT = 1024  # bytes of compact JSON; CONTRACT.md 4.6 (the published pages also say 10 KB)
+METADATA_LIMIT = 1024  # bytes of compact JSON (the published pages say 1 KB and 10 KB; README)
 
 
 class _Findings:
@@ -92,7 +93,7 @@ def compose(
         "id": credit_id,
         "external_id": params.get("external_id"),
         "counterparty_id": counterparty_id,
-        # CONTRACT.md 4.5: the date defaults to the credit's creation time.
+        # The date defaults to the credit's creation time (README, "Times").
         "date": format_time(parse_date_time(date)) if date else created_at,  # type: ignore[arg-type]
         "line_items": line_items,
         "allocations": allocations,
@@ -106,6 +107,11 @@ def compose(
     }
 
 
+def _canonical_id(value: Any) -> Any:
+    """A UUID as stored: lower case (UUIDs are case-insensitive on input, RFC 9562)."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def _resolve_counterparty(
     business: Record,
     kind: CreditKind,
@@ -114,7 +120,7 @@ def _resolve_counterparty(
     current: str | None = None,
 ) -> str:
     records = business[kind.counterparties]
-    by_id = params.get(kind.counterparty_id)
+    by_id = _canonical_id(params.get(kind.counterparty_id))
     by_external = params.get(kind.counterparty_external_id)
     found_by_id = found_by_external = None
     if by_id is not None:
@@ -156,8 +162,8 @@ def _resolve_account(
 ) -> str:
     pointer = f"/line_items/{i}/{kind.account_field}"
     if identifier["type"] == "AccountId":
-        if identifier["id"] in business["ledger_accounts"]:
-            return str(identifier["id"])
+        if _canonical_id(identifier["id"]) in business["ledger_accounts"]:
+            return str(_canonical_id(identifier["id"]))
         findings.not_found(
             f"{pointer}/id",
             f"ledger account {identifier['id']} does not exist in this business.",
@@ -224,7 +230,7 @@ def _allocations(
     out = []
     for i, allocation in enumerate(params.get("allocations") or ()):
         pointer = f"/allocations/{i}"
-        document_id = allocation[kind.document_id]
+        document_id = _canonical_id(allocation[kind.document_id])
         amount = int(allocation["amount"])
         allocated += amount
         if allocated > total:
@@ -395,7 +401,30 @@ def update(store: Store, kind: CreditKind, call: Call) -> Reply:
                     {"location": "body", "pointer": "/external_id", "keyword": "unique"},
                 )
             )
-        return _replace(store, business, kind, existing, params)
+        try:
+            return _replace(store, business, kind, existing, params)
+        except (BadRequest, NotFound) as exc:
+            raise type(exc)([_about_stored(p, changes) for p in exc.problems]) from None
+
+
+def _about_stored(problem: Problem, changes: Mapping[str, Any]) -> Problem:
+    """A problem with a stored value the PATCH did not send, said as such.
+
+    Lowering ``line_items`` can leave a stored allocation too large: its pointer
+    (``/allocations/0/amount``) is not in the request, so the answer says that the stored value
+    no longer fits, points at the whole body, and keeps the stored value's place in
+    ``meta.stored_pointer``.
+    """
+    pointer = str(problem.meta.get("pointer", ""))
+    field = pointer.split("/")[1] if pointer.count("/") >= 1 else ""
+    if not field or field in changes:
+        return problem
+    return Problem(
+        f"The credit's stored {field} (not in this PATCH; {pointer} of the credit) no longer "
+        f"fit after this update: {problem.description} Send `{field}` in the same PATCH with "
+        "values that fit, or change the update so that the stored ones still do.",
+        {**problem.meta, "pointer": "", "stored_pointer": pointer},
+    )
 
 
 def _replace(

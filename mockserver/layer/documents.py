@@ -1,4 +1,4 @@
-"""Invoices and bills (CONTRACT.md section 8): money arithmetic, upsert, update, voiding.
+"""Invoices and bills: money arithmetic, upsert, update, voiding.
 
 One implementation for both, parameterised by ``DocumentKind``. Balances and statuses are
 never computed here: ``balances.settle`` derives them from what payments and credits hold.

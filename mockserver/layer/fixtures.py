@@ -54,6 +54,19 @@ _TIME_FIELDS = (
 )
 #: A customer or vendor seeded without times gets this one: fixed, so fixtures never vary.
 _FIXTURE_TIME = "2024-01-01T00:00:00Z"
+_REFERENCES = {  # collection -> (field, collection it names)
+    "invoices": ("customer_id", "customers"),
+    "bills": ("vendor_id", "vendors"),
+}
+#: Values a seeded record gets when they are not given (besides id, business_id and nulls);
+#: an invoice's or bill's status and balance are derived, never given.
+SEED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "customers": {"status": "ACTIVE"},
+    "vendors": {"status": "ACTIVE"},
+}
+#: Supporting collections that ``/_sandbox/records`` reads, changes and deletes as stored;
+#: invoices, bills and payments carry derived balances and change through the API only.
+SUPPORTING = ("businesses", "ledger_accounts", "customers", "vendors")
 
 
 def read_fixtures(directory: str | Path) -> dict[str, list[Record]]:
@@ -111,9 +124,11 @@ def seed_record(
         where = f"{collection} record{_id_suffix(record)}"
     validator = component_validator(schema_document, RECORD_SCHEMAS[collection])
     for violation in validator.violations(record):
-        raise FixtureError(f"{where}: {violation.pointer or '/'}: {violation.message}")
+        raise FixtureError(
+            f"{where}: {violation.pointer or '/'}: {violation.message}", violation.pointer
+        )
     if _id_taken(store, collection, record["id"]):
-        raise FixtureError(f"{where}: /id: the id is used by an earlier record")
+        raise FixtureError(f"{where}: /id: the id is used by an earlier record", "/id")
     normalised = _normalise_times(record)
     with store.quiet():  # seeding is not a change subscribers hear about
         if collection == "businesses":
@@ -154,17 +169,30 @@ def _normalise_times(record: Record) -> Record:
 def _business_of(store: Store, record: Mapping[str, Any], where: str) -> Record:
     business = store.business(record["business_id"])
     if business is None:
-        raise FixtureError(f"{where}: /business_id: no business {record['business_id']}")
+        raise FixtureError(
+            f"{where}: /business_id: no business {record['business_id']}", "/business_id"
+        )
     return business
 
 
 def _check_references(store: Store, collection: str, record: Record, where: str) -> None:
     business = _business_of(store, record, where)
+    if collection in _REFERENCES:
+        field, target = _REFERENCES[collection]
+        if record[field] not in business[target]:
+            raise FixtureError(
+                f"{where}: /{field}: no {target[:-1]} {record[field]} in business "
+                f"{record['business_id']}",
+                f"/{field}",
+            )
     if collection in UNIQUE_FIELDS:
         field, index = UNIQUE_FIELDS[collection]
         value = record.get(field)
-        if value and value in business["index"][index]:
-            raise FixtureError(f"{where}: /{field}: {value!r} is already used in this business")
+        holder = business["index"][index].get(value) if value else None
+        if holder is not None and holder != record["id"]:
+            raise FixtureError(
+                f"{where}: /{field}: {value!r} is already used in this business", f"/{field}"
+            )
 
 
 def _add_credit(store: Store, kind: CreditKind, record: Record, where: str) -> None:
@@ -198,7 +226,8 @@ def _add_credit(store: Store, kind: CreditKind, record: Record, where: str) -> N
 
 def _as_fixture_error(exc: SandboxError, where: str) -> FixtureError:
     problem = exc.problems[0]
-    return FixtureError(f"{where}: {problem.meta.get('pointer', '/')}: {problem.description}")
+    pointer = str(problem.meta.get("pointer", ""))
+    return FixtureError(f"{where}: {pointer or '/'}: {problem.description}", pointer)
 
 
 def _add_document(store: Store, kind: DocumentKind, record: Record, where: str) -> Record:
@@ -211,7 +240,8 @@ def _add_document(store: Store, kind: DocumentKind, record: Record, where: str) 
     if party not in business[kind.counterparties]:
         raise FixtureError(
             f"{where}: /{kind.counterparty_id}: no {kind.counterparty} {party} in business "
-            f"{record['business_id']}"
+            f"{record['business_id']}",
+            f"/{kind.counterparty_id}",
         )
     params = {
         k: v
@@ -263,3 +293,166 @@ def _add_payment(store: Store, kind: DocumentKind, record: Record, where: str) -
         raise _as_fixture_error(exc, where) from exc
     store_payment(store, business, kind, payment)
     return payment
+
+
+def record_defaults(
+    store: Store,
+    collection: str,
+    given: Mapping[str, Any],
+    schema_document: Mapping[str, Any],
+    business_id: str | None,
+) -> dict[str, Any]:
+    """``given`` completed the way seeding completes a record.
+
+    A new ``id``; ``business_id`` (outside ``businesses``); ``null`` for every required field
+    the record schema allows to be null; ``status`` ACTIVE for customers and vendors; for
+    invoices and bills ``sent_at``/``received_at`` now, for payments ``at`` now.
+    Whatever ``given`` says wins.
+    """
+    out: dict[str, Any] = {"id": store.ids.new()}
+    if collection != "businesses" and business_id is not None:
+        out["business_id"] = business_id
+    schemas = (schema_document.get("components") or {}).get("schemas") or {}
+    schema = schemas.get(RECORD_SCHEMAS.get(collection, ""), {})
+    for name, prop in (schema.get("properties") or {}).items():
+        if name in schema.get("required", ()) and prop.get("nullable"):
+            out[name] = None
+    out.update(SEED_DEFAULTS.get(collection, {}))
+    if collection in ("invoices", "bills"):
+        out["sent_at" if collection == "invoices" else "received_at"] = store.now()
+    if collection in ("invoice_payments", "bill_payments"):
+        out["at"] = store.now()
+    out.update(given)
+    return out
+
+
+def record_violations(
+    collection: str, record: Any, schema_document: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """Every schema violation of ``record`` as a fixture of ``collection``: (pointer, message)."""
+    validator = component_validator(schema_document, RECORD_SCHEMAS[collection])
+    return [(v.pointer, v.message) for v in validator.violations(record)]
+
+
+def find_record(store: Store, collection: str, record_id: str) -> Record | None:
+    """The supporting record ``record_id`` of ``collection`` in any business."""
+    if collection == "businesses":
+        business = store.business(record_id)
+        return None if business is None else business["business"]
+    for business in store.businesses.values():
+        if record_id in business[collection]:
+            return business[collection][record_id]  # type: ignore[no-any-return]
+    return None
+
+
+def list_records(store: Store, collection: str, business_id: str | None = None) -> list[Record]:
+    """Every record of ``collection`` (of one business when ``business_id`` is given)."""
+    businesses = [
+        b for bid, b in store.businesses.items() if business_id is None or bid == business_id
+    ]
+    if collection == "businesses":
+        return [b["business"] for b in businesses]
+    return [record for b in businesses for record in b[collection].values()]
+
+
+def update_record(
+    store: Store,
+    collection: str,
+    record_id: str,
+    changes: Mapping[str, Any],
+    schema_document: Mapping[str, Any],
+) -> Record:
+    """``changes`` merged into a stored record, which is then checked like a new fixture record.
+
+    Raises ``KeyError`` for an unknown record and ``FixtureError`` (with the pointer) when the
+    result is not a valid record; nothing changes then.
+    """
+    with store.lock:
+        existing = find_record(store, collection, record_id)
+        if existing is None:
+            raise KeyError(record_id)
+        for fixed in ("id", "business_id"):
+            if fixed in changes and changes[fixed] != existing.get(fixed):
+                raise FixtureError(
+                    f"/{fixed} cannot change; delete the record and seed a new one", f"/{fixed}"
+                )
+        merged = _normalise_times({**existing, **changes})
+        where = f"{collection} record (id {record_id})"
+        for pointer, message in record_violations(collection, merged, schema_document):
+            raise FixtureError(f"{where}: {pointer or '/'}: {message}", pointer)
+        if collection == "businesses":
+            store.businesses[record_id]["business"] = merged
+            return merged
+        _check_references(store, collection, merged, where)
+        business = store.businesses[merged["business_id"]]
+        if collection in UNIQUE_FIELDS:
+            field, index = UNIQUE_FIELDS[collection]
+            if existing.get(field):
+                business["index"][index].pop(existing[field], None)
+        store.add_record(collection, merged)
+        return merged
+
+
+def delete_record(store: Store, collection: str, record_id: str) -> Record:
+    """Remove a supporting record nothing refers to; ``KeyError`` when there is none.
+
+    A record still named by another (a customer by its invoices or credits, an invoice by a
+    credit's allocation, a ledger account by a line item, a business by any record) is a
+    ``FixtureError`` saying which.
+    """
+    with store.lock:
+        record = find_record(store, collection, record_id)
+        if record is None:
+            raise KeyError(record_id)
+        users = _referrers(store, collection, record)
+        if users:
+            raise FixtureError(
+                f"{collection} record {record_id} is still referred to by {', '.join(users[:5])}"
+                f"{' and more' if len(users) > 5 else ''}; delete or change those first",
+                "",
+            )
+        if collection == "businesses":
+            del store.businesses[record_id]
+            return record
+        business = store.businesses[record["business_id"]]
+        del business[collection][record_id]
+        if collection in UNIQUE_FIELDS:
+            field, index = UNIQUE_FIELDS[collection]
+            if record.get(field):
+                business["index"][index].pop(record[field], None)
+        return record
+
+
+def _referrers(store: Store, collection: str, record: Record) -> list[str]:
+    """Records that name ``record``, as ``collection record id`` strings."""
+    if collection == "businesses":
+        business = store.businesses[record["id"]]
+        return [
+            f"{name} record {rid}" for name in (*SUPPORTING[1:], *_KINDS) for rid in business[name]
+        ]
+    business = store.businesses[record["business_id"]]
+    found = []
+    for field, target in _REFERENCES.values():
+        if target == collection:
+            source = next(c for c, (f, t) in _REFERENCES.items() if (f, t) == (field, target))
+            found += [
+                f"{source} record {r['id']}"
+                for r in business[source].values()
+                if r[field] == record["id"]
+            ]
+    for kind in KINDS:
+        for credit in business[kind.collection].values():
+            named = (
+                (collection == kind.counterparties and credit["counterparty_id"] == record["id"])
+                or (
+                    collection == "ledger_accounts"
+                    and any(i["account_id"] == record["id"] for i in credit["line_items"])
+                )
+                or (
+                    collection == kind.documents
+                    and any(a["document_id"] == record["id"] for a in credit["allocations"])
+                )
+            )
+            if named:
+                found.append(f"{kind.collection} record {credit['id']}")
+    return found

@@ -1,4 +1,4 @@
-"""Invoice payments and bill payments (CONTRACT.md 8.4): allocations through the one ledger.
+"""Invoice payments and bill payments: allocations through the one ledger.
 
 A payment is recorded once and never changed: a create repeating a known ``external_id``
 answers 200 with the stored payment, whatever the body (Layer's "payment exists").

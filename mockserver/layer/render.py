@@ -266,7 +266,7 @@ def render_tag(business_id: str, tag: Record) -> Record:
 # Cached: uuid5 hashes on every render otherwise, and a fetch renders every tag of the credit.
 @lru_cache(maxsize=65536)
 def tag_dimension_id(business_id: str, key: str) -> str:
-    """Stable per (business, key), as CONTRACT.md 4.4 requires."""
+    """Stable per (business, key), as the README's "Tags" decision says."""
     return str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}"))
 
 

@@ -27,7 +27,7 @@ from ..engine.store import Record
 from ..engine.validation import check_response
 from ..errors import ContractViolation, FixtureError, SandboxError, error_body
 from ..layer.control import state_view
-from ..layer.fixtures import RECORD_SCHEMAS, seed_record
+from ..layer.fixtures import record_defaults, seed_record
 from ..serving.app import Sandbox, create_app
 from ..serving.server import BackgroundServer
 from ..serving.transport import ASGITransport
@@ -38,10 +38,6 @@ DEFAULT_TOKEN = "layer-sandbox-token"
 #: Base URL in in-process mode: only clients from ``client()`` (or ``transport``) reach it.
 INPROCESS_URL = "http://layer-sandbox.test"
 #: Values the seed helpers fill in when a field is left out (ids and nullable fields aside).
-_SEED_DEFAULTS: dict[str, dict[str, Any]] = {
-    "customers": {"status": "ACTIVE"},
-    "vendors": {"status": "ACTIVE"},
-}
 _ESCAPE_HINT = (
     "Sending such requests on purpose? Wrap them in `with layer_sandbox.expect_off_contract():`, "
     "mark the test `@pytest.mark.layer_sandbox(contract_failures=False)`, or turn the check off "
@@ -326,25 +322,10 @@ class LayerSandbox:
         return self.seed("ledger_accounts", **fields)
 
     def _defaults(self, collection: str, given: dict[str, Any]) -> dict[str, Any]:
-        store = self.harness.sandbox.store
-        out: dict[str, Any] = {"id": store.ids.new()}
-        if collection != "businesses" and self.business_id is not None:
-            out["business_id"] = self.business_id
-        schema = (
-            self.harness.sandbox.control_spec.document.get("components", {})
-            .get("schemas", {})
-            .get(RECORD_SCHEMAS.get(collection, ""), {})
+        sandbox = self.harness.sandbox
+        return record_defaults(
+            sandbox.store, collection, given, sandbox.control_spec.document, self.business_id
         )
-        for name, prop in schema.get("properties", {}).items():
-            if name in schema.get("required", ()) and prop.get("nullable"):
-                out[name] = None
-        out.update(_SEED_DEFAULTS.get(collection, {}))
-        if collection in ("invoices", "bills"):
-            out["sent_at" if collection == "invoices" else "received_at"] = store.now()
-        if collection in ("invoice_payments", "bill_payments"):
-            out["at"] = store.now()
-        out.update(given)
-        return out
 
     # -- webhook events (captured in-process: no subscriber URL needed)
 

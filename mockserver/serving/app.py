@@ -27,6 +27,8 @@ from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
 from ..controls import coverage, health, persistence, testcontrol, webhooks
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
 from ..controls.journal import Journal
+from ..controls.journal import request_body as journal_request_body
+from ..controls.journal import request_headers as journal_request_headers
 from ..controls.ratelimit import RateLimiter
 from ..engine import auth
 from ..engine.dispatch import Behaviour, Call, Reply
@@ -66,7 +68,7 @@ from ..errors import (
 from ..layer import control, counterparties, credits, documents, payments
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import lint_document
-from . import browser
+from . import browser, workers
 
 log = logging.getLogger("mockserver")
 #: Requests under this prefix drive the sandbox; they are not part of Layer's contract.
@@ -176,7 +178,7 @@ class Sandbox:
                 f"{config.control_spec}: the sandbox has no behaviour for control operation(s) "
                 f"{', '.join(missing)}"
             )
-        self.spec_json = orjson.dumps(self.spec.document)
+        self.spec_json = orjson.dumps(self.spec.document, option=orjson.OPT_NON_STR_KEYS)
         self.control_spec_json = orjson.dumps(self.control_spec.document)
 
     def add_fault(self, rule: Mapping[str, Any]) -> Scenario:
@@ -236,11 +238,18 @@ class Sandbox:
                 )
             if public:
                 forcing = await self._forcing(op, request)
+                if (
+                    forcing is not None
+                    and forcing.status is not None
+                    and not self._answers_from_document(op, forcing.status)
+                ):
+                    raise _forced_error(op, forcing)
                 if forcing is not None and forcing.fault is not None:
                     self._record(
                         request,
                         path,
                         op,
+                        forcing,
                         business_id=path_params.get("businessId"),
                         status=None,  # no complete answer goes out
                         request_body=None,  # not read
@@ -290,9 +299,10 @@ class Sandbox:
                 request,
                 path,
                 op,
+                forcing,
                 business_id=call.path.get("businessId") if call else None,
                 status=reply.status,
-                request_body=call.body if call else _raw_text(raw_body),
+                request_body=call.body if call else journal_request_body(raw_body),
                 response_body=reply.body,
                 response_json=content if is_json(reply.media_type) else None,
                 # Rejected before any behaviour ran, for a reason other than the rate limit or a
@@ -303,9 +313,18 @@ class Sandbox:
                 and reply.status != 429,
                 contract_violation=violation,
             )
+        if forcing is not None and forcing.applied:
+            headers = {**headers, **forcing.preference_applied}
         return _json_response(reply, headers, content)
 
-    def _record(self, request: Request, path: str, op: Operation | None, **fields: Any) -> None:
+    def _record(
+        self,
+        request: Request,
+        path: str,
+        op: Operation | None,
+        forcing: Forcing | None,
+        **fields: Any,
+    ) -> None:
         """Journal a public call: what was asked (method, path, query, operation) and ``fields``."""
         self.journal.record(
             method=request.method,
@@ -313,11 +332,13 @@ class Sandbox:
             # Not request.url: building a URL costs more than the rest of the journal.
             query=request.scope["query_string"].decode("utf-8", "replace"),
             operation_id=op.operation_id if op else None,
+            request_headers=journal_request_headers(request.scope["headers"]),
+            ignored_preferences=forcing.ignored if forcing else (),
             **fields,
         )
 
     async def _forcing(self, op: Operation, request: Request) -> Forcing | None:
-        """The Prefer header and scenario faults for this call; raises a forced error status."""
+        """The Prefer header and scenario faults for this call, after any delay they ask for."""
         forcing = parse_prefer(request.headers.get("prefer"))
         scenario = self.scenarios.decide(op.operation_id)
         forcing = forcing.combine(scenario) if forcing is not None else scenario
@@ -325,13 +346,16 @@ class Sandbox:
             return None
         if forcing.delay_ms:
             await asyncio.sleep(forcing.delay_ms / 1000)
-        if forcing.status is not None and not (
-            op.operation_id not in self.behaviours
-            and forcing.status < 400
-            and op.response_for(forcing.status) is not None
-        ):  # a success status is the answer of an operation served from the document
-            raise _forced_error(op, forcing)
         return forcing
+
+    def _answers_from_document(self, op: Operation, status: int) -> bool:
+        """Whether a forced success ``status`` is the answer of an operation served from the
+        document (examples or generated data) rather than a forced error."""
+        return (
+            op.operation_id not in self.behaviours
+            and status < 400
+            and op.response_for(status) is not None
+        )
 
     def parse(
         self, op: Operation, path_params: Mapping[str, str], request: Request, raw_body: bytes
@@ -494,6 +518,7 @@ _BUG_BODY = {
             "type": "SandboxError",
             "description": "The sandbox failed unexpectedly; this is a bug in the sandbox, "
             "not in the request.",
+            "error_enum": "InternalServerError",
         }
     ]
 }
@@ -517,7 +542,7 @@ def _forced_error(op: Operation, forcing: Forcing) -> SandboxError:
             else f"Forced by the {forcing.source} (code={status}); nothing was changed.",
             {"forced": True},
         ),
-        headers=retry,
+        headers={**retry, **forcing.preference_applied},
     )
 
 
@@ -562,10 +587,6 @@ class _FaultResponse(Response):
 
 #: Stands in for a body over the limit sent to an operation that takes none.
 _UNREAD_BODY = b"(a body over the size limit, not read)"
-
-
-def _raw_text(raw: bytes, limit: int = 4096) -> str | None:
-    return raw[:limit].decode("utf-8", "replace") if raw else None
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -656,6 +677,7 @@ class _SandboxApp(Starlette):
 
 def create_app(config: Config | None = None) -> Starlette:
     """A Starlette app serving the sandbox described by ``config`` (defaults: built-in data)."""
+    workers.refuse_several_workers()  # state is per process (serving/workers.py)
     sandbox = Sandbox(config or Config())
     log.info("loaded %s", sandbox.describe())
     app = _SandboxApp(lifespan=sandbox.lifespan)

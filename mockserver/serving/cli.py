@@ -4,32 +4,125 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..config import (
     Config,
+    env_name,
     from_environment,
     package_version,
+    parse_bool,
     parse_clients,
     parse_faults,
+    parse_int,
     parse_tokens,
     parse_webhooks,
 )
 from ..errors import FixtureError, SpecError, StateFileError
+from . import workers
+
+#: Exit statuses, the same for every command (README "Exit statuses").
+EXIT_OK = 0
+#: `lint` found errors; `fuzz` found failures.
+EXIT_FINDINGS = 1
+#: A usage error: a bad option or MOCKSERVER_* variable, or input that stops start-up
+#: (spec, fixtures, state file); argparse's own usage errors use it too.
+EXIT_USAGE = 2
+#: An unexpected error inside mockserver: a bug, never a verdict on the input.
+EXIT_INTERNAL = 3
+
+EXIT_STATUSES = f"""exit statuses:
+  {EXIT_OK}  success
+  {EXIT_FINDINGS}  lint found errors, or fuzz found failures
+  {EXIT_USAGE}  usage error: a bad option or MOCKSERVER_* variable, or a spec, fixtures
+     directory or state file that stops start-up (the message names it)
+  {EXIT_INTERNAL}  internal error: a bug in mockserver, not a finding about the input
+"""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Options of `serve` that are not `Config` fields; each also reads MOCKSERVER_<NAME>.
+SERVE_DEFAULTS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "port": 8000,
+    "log_level": "info",
+    "access_log": False,
+    "workers": 1,
+}
+ONE_WORKER = workers.ONE_PROCESS
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in range, else a usage error saying what is accepted."""
+
+    def parse(raw: str) -> int:
+        try:
+            return parse_int("value", raw, minimum, maximum)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).replace("value=", "", 1)) from None
+
+    return parse
+
+
+def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    """host, port, log_level, access_log, workers: the option, else MOCKSERVER_<NAME>, else the
+    default; a bad variable is a ``ValueError`` naming it and the accepted values."""
+    options = dict(SERVE_DEFAULTS)
+    for name in options:
+        variable = env_name(name)
+        raw = env.get(variable)
+        if raw is None:
+            continue
+        if name == "port":
+            options[name] = parse_int(variable, raw, 1, 65535)
+        elif name == "workers":
+            options[name] = parse_int(variable, raw, 1)
+        elif name == "access_log":
+            options[name] = parse_bool(variable, raw)
+        elif name == "log_level":
+            if raw.strip().lower() not in LOG_LEVELS:
+                raise ValueError(
+                    f"{variable}={raw!r} is not a log level; use one of {', '.join(LOG_LEVELS)}"
+                )
+            options[name] = raw.strip().lower()
+        elif not raw.strip():
+            raise ValueError(f"{variable} is empty; give an address, or unset it for 127.0.0.1")
+        else:
+            options[name] = raw.strip()
+    for name in options:
+        given = getattr(args, name, None)
+        if given not in (None, False):
+            options[name] = given
+    if options["workers"] != 1:
+        raise ValueError(f"{options['workers']} workers asked for; {ONE_WORKER}")
+    return options
+
+
+class _Defaults(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Help that keeps the exit-status table as written and shows every option's default."""
+
+
+_Help = argparse.RawDescriptionHelpFormatter
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mockserver",
         description="A local, stateful, contract-validating sandbox of Layer's credits API.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the sandbox over HTTP")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve = commands.add_parser(
+        "serve", help="serve the sandbox over HTTP", epilog=EXIT_STATUSES, formatter_class=_Help
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_whole(1, 65535), help="port to bind, 1-65535 (default 8000)")
     serve.add_argument("--spec", type=Path, help="OpenAPI document (default: the built-in one)")
     serve.add_argument("--fixtures", type=Path, help="fixtures directory (default: built-in)")
     serve.add_argument(
@@ -51,12 +144,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CLIENT_ID:SECRET",
         help="OAuth client for POST /oauth2/token; once any is given, others get 401",
     )
-    serve.add_argument("--max-body-bytes", type=int, help="request body limit (default 1 MiB)")
-    serve.add_argument("--rate-limit", type=int, help="requests per second (default 100)")
+    serve.add_argument(
+        "--max-body-bytes", type=_whole(1), help="request body limit (default 1 MiB)"
+    )
+    serve.add_argument("--rate-limit", type=_whole(1), help="requests per second (default 100)")
     serve.add_argument(
         "--enforce-rate-limit", action="store_true", help="answer 429 when the bucket is empty"
     )
-    serve.add_argument("--journal-cap", type=int, help="requests kept in the journal (1000)")
+    serve.add_argument("--journal-cap", type=_whole(1), help="requests kept in the journal (1000)")
     serve.add_argument(
         "--fault",
         action="append",
@@ -100,9 +195,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="require Authorization: Bearer TOKEN on the control API (/_sandbox)",
     )
-    serve.add_argument("--max-url-bytes", type=int, help="longest URL accepted (default 8192)")
     serve.add_argument(
-        "--max-header-bytes", type=int, help="largest total of header bytes (default 16384)"
+        "--max-url-bytes", type=_whole(1), help="longest URL accepted (default 8192)"
+    )
+    serve.add_argument(
+        "--max-header-bytes", type=_whole(1), help="largest total of header bytes (default 16384)"
+    )
+    serve.add_argument("--log-level", choices=LOG_LEVELS, help="what is logged (default info)")
+    serve.add_argument(
+        "--workers",
+        type=_whole(1),
+        help="server processes; only 1 is accepted: the sandbox keeps its state in the memory "
+        "of one process, so several would each answer from their own state (default 1)",
     )
     serve.add_argument(
         "--cors-origin",
@@ -122,7 +226,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="open the inspector page (/_sandbox/) in a web browser once serving",
     )
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--access-log",
         action="store_true",
@@ -130,7 +233,10 @@ def _parser() -> argparse.ArgumentParser:
         "the journal at /_sandbox/journal keeps every call)",
     )
     lint = commands.add_parser(
-        "lint", help="check an OpenAPI 3.0 document (and a fixtures directory) statically"
+        "lint",
+        help="check an OpenAPI 3.0 document (and a fixtures directory) statically",
+        epilog=EXIT_STATUSES,
+        formatter_class=_Help,
     )
     lint.add_argument(
         "spec",
@@ -149,6 +255,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run Schemathesis (all checks, stateless and stateful) against a sandbox or any URL",
         description="Exits non-zero when Schemathesis finds a failure, so CI can gate on it. "
         "Arguments after -- go to `schemathesis run` unchanged.",
+        epilog=EXIT_STATUSES,
+        formatter_class=_Defaults,
     )
     fuzz.add_argument("url", nargs="?", default="http://127.0.0.1:8000", help="base URL")
     fuzz.add_argument(
@@ -209,28 +317,34 @@ def serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .protocols import uvicorn_options
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     try:
+        options = serve_options(args, os.environ)
         config = config_from_args(args)
+    except ValueError as exc:
+        print(f"mockserver: cannot start: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=options["log_level"].upper(), format="%(levelname)s: %(message)s")
+    try:
         app = create_app(config)
     except (SpecError, FixtureError, StateFileError, ValueError) as exc:
         print(f"mockserver: cannot start: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    title = (app.state.sandbox.spec.document.get("info") or {}).get("title") or "the sandbox"
     print(
-        f"mockserver: serving Layer credits sandbox on http://{args.host}:{args.port} "
+        f"mockserver: serving {title} on http://{options['host']}:{options['port']} "
         f"(strict={config.strict}); spec at /openapi.json, inspector at /_sandbox/",
         file=sys.stderr,
     )
     if args.open:
-        _open_when_serving(args.host, args.port)
+        _open_when_serving(options["host"], options["port"])
     # On SIGTERM or Ctrl-C uvicorn stops accepting, finishes the requests in flight, then runs
     # the app's shutdown, which writes the state file.
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
+        host=options["host"],
+        port=options["port"],
+        log_level=options["log_level"],
+        access_log=options["access_log"],
         # X-Forwarded-* rewriting is for apps behind a proxy; the sandbox ignores the client's
         # address anyway, and the middleware costs every request (bench/README.md).
         proxy_headers=False,
@@ -275,7 +389,7 @@ def lint(args: argparse.Namespace) -> int:
         errors = sum(1 for f in findings if f.severity == "error")
         print(f"{path}: {errors} error(s), {len(findings) - errors} warning(s)")
         failed = failed or errors > 0
-    return 1 if failed else 0
+    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def fuzz(args: argparse.Namespace) -> int:
@@ -298,13 +412,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = _parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     args.passthrough = passthrough
-    if args.command == "fuzz":
-        return fuzz(args)
-    if args.command == "serve":
-        return serve(args)
-    if args.command == "lint":
-        return lint(args)
-    raise AssertionError(args.command)
+    commands = {"fuzz": fuzz, "serve": serve, "lint": lint}
+    try:
+        return commands[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # no input may end in a traceback; a bug gets its own status
+        print(
+            f"mockserver {args.command}: internal error ({type(exc).__name__}: {exc}); this is "
+            f"a bug in mockserver, not a finding about the input: please report it with the "
+            f"command line (exit status {EXIT_INTERNAL})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

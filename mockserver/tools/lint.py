@@ -122,8 +122,8 @@ class _Linter:
             yield Finding("/openapi", "only OpenAPI 3.0.x and 3.1.x documents are supported")
         yield from self._refs(self.document, "")
         yield from self._operations()
-        components = self.document.get("components") or {}
-        for name, schema in (components.get("schemas") or {}).items():
+        components = _dict(self.document.get("components"))
+        for name, schema in _dict(components.get("schemas")).items():
             yield from self._schema(schema, f"/components/schemas/{escape(name)}")
 
     def _refs(self, node: Any, pointer: str, statuses: bool = False) -> Iterator[Finding]:
@@ -133,7 +133,9 @@ class _Linter:
         """
         if isinstance(node, dict):
             ref = node.get("$ref")
-            if isinstance(ref, str):
+            if "$ref" in node and not isinstance(ref, str):
+                yield Finding(f"{pointer}/$ref", f"$ref must be a string, not {_kind(ref)}")
+            elif isinstance(ref, str):
                 try:
                     resolve_pointer(self.document, ref, pointer)
                 except SpecError:
@@ -153,7 +155,11 @@ class _Linter:
 
     def _deref(self, node: Any, pointer: str) -> tuple[Any, str]:
         seen = set()
-        while isinstance(node, dict) and "$ref" in node and node["$ref"] not in seen:
+        while (
+            isinstance(node, dict)
+            and isinstance(node.get("$ref"), str)
+            and node["$ref"] not in seen
+        ):
             seen.add(node["$ref"])
             try:
                 node, pointer = resolve_pointer(self.document, node["$ref"], pointer)
@@ -163,19 +169,28 @@ class _Linter:
 
     def _operations(self) -> Iterator[Finding]:
         seen: dict[str, str] = {}
-        for path, item in (self.document.get("paths") or {}).items():
+        paths = self.document.get("paths")
+        yield from _shape(paths, dict, "/paths", "an object of path items")
+        for path, item in _dict(paths).items():
             item, item_pointer = self._deref(item, f"/paths/{escape(path)}")
+            yield from _shape(item, dict, item_pointer, "a path item object")
             if not isinstance(item, dict):
                 continue
-            for i, parameter in enumerate(item.get("parameters") or []):
+            yield from _shape(item.get("parameters"), list, f"{item_pointer}/parameters", "a list")
+            for i, parameter in enumerate(_list(item.get("parameters"))):
                 yield from self._parameter(parameter, f"{item_pointer}/parameters/{i}")
             for method in HTTP_METHODS:
                 if method not in item:
                     continue
                 op, pointer = item[method], f"{item_pointer}/{method}"
+                if not isinstance(op, dict):
+                    yield Finding(pointer, f"the operation is {_kind(op)}, not an object")
+                    continue
                 operation_id = op.get("operationId")
                 if not operation_id:
                     yield Finding(pointer, "the operation has no operationId")
+                elif not isinstance(operation_id, str):
+                    yield Finding(f"{pointer}/operationId", "the operationId is not a string")
                 elif operation_id in seen:
                     yield Finding(
                         f"{pointer}/operationId",
@@ -183,13 +198,16 @@ class _Linter:
                     )
                 else:
                     seen[operation_id] = pointer
-                for i, parameter in enumerate(op.get("parameters") or []):
+                yield from _shape(op.get("parameters"), list, f"{pointer}/parameters", "a list")
+                for i, parameter in enumerate(_list(op.get("parameters"))):
                     yield from self._parameter(parameter, f"{pointer}/parameters/{i}")
                 if "requestBody" in op:
                     body, body_pointer = self._deref(op["requestBody"], f"{pointer}/requestBody")
                     if isinstance(body, dict):
                         yield from self._content(body.get("content") or {}, body_pointer)
-                for status, response in (op.get("responses") or {}).items():
+                responses = op.get("responses")
+                yield from _shape(responses, dict, f"{pointer}/responses", "an object")
+                for status, response in _dict(responses).items():
                     yield from self._response(
                         str(status), response, f"{pointer}/responses/{escape(str(status))}"
                     )
@@ -199,7 +217,7 @@ class _Linter:
         if not isinstance(raw, dict):
             return
         location = raw.get("in")
-        if location not in PARAMETER_STYLES:
+        if not isinstance(location, str) or location not in PARAMETER_STYLES:
             yield Finding(f"{pointer}/in", f"parameters in {location!r} are not supported")
             return
         style = raw.get("style", DEFAULT_STYLES[location])
@@ -225,16 +243,20 @@ class _Linter:
             )
         yield from self._content(content or {}, pointer)
 
-    def _content(self, content: Mapping[str, Any], pointer: str) -> Iterator[Finding]:
-        for media_type, body in content.items():
+    def _content(self, content: Any, pointer: str) -> Iterator[Finding]:
+        yield from _shape(content, dict, f"{pointer}/content", "an object of media types")
+        for media_type, body in _dict(content).items():
             where = f"{pointer}/content/{escape(media_type)}"
+            if not isinstance(body, dict):
+                yield Finding(where, f"the media type is {_kind(body)}, not an object")
+                continue
             if "schema" not in body:
                 yield Finding(where, "the media type has no schema")
                 continue
             yield from self._schema(body["schema"], f"{where}/schema")
             if "example" in body:
                 yield from self._example(body["example"], body["schema"], f"{where}/example")
-            for name, example in (body.get("examples") or {}).items():
+            for name, example in _dict(body.get("examples")).items():
                 example, example_pointer = self._deref(example, f"{where}/examples/{escape(name)}")
                 if isinstance(example, dict) and "value" in example:
                     yield from self._example(
@@ -252,7 +274,9 @@ class _Linter:
             here = f"{pointer}/{escape(key)}"
             if str(key).startswith("x-"):
                 continue
-            if key not in SUPPORTED_KEYWORDS and key not in ANNOTATION_KEYWORDS | {"nullable"}:
+            if key == "format" and not isinstance(schema[key], str):
+                yield Finding(here, f"format {schema[key]!r} is not supported by the sandbox")
+            elif key not in SUPPORTED_KEYWORDS and key not in ANNOTATION_KEYWORDS | {"nullable"}:
                 yield Finding(here, f"schema keyword {key!r} is not supported by the sandbox")
         if schema.get("nullable") is True and "type" not in schema:
             yield Finding(f"{pointer}/nullable", _nullable_message(schema), "warning")
@@ -261,30 +285,36 @@ class _Linter:
         for key in ("example", "default"):
             if key in schema:
                 yield from self._example(schema[key], schema, f"{pointer}/{key}")
-        for name, sub in (schema.get("properties") or {}).items():
+        for key, kind, what in _SCHEMA_SHAPES:
+            if key in schema:
+                yield from _shape(schema[key], kind, f"{pointer}/{key}", what)
+        for name, sub in _dict(schema.get("properties")).items():
             yield from self._schema(sub, f"{pointer}/properties/{escape(name)}")
         for key in ("items", "additionalProperties"):
             if isinstance(schema.get(key), dict):
                 yield from self._schema(schema[key], f"{pointer}/{key}")
-        own = inherited | frozenset(schema.get("properties") or {})
+        own = inherited | frozenset(_dict(schema.get("properties")))
         for key in ("allOf", "anyOf", "oneOf"):
-            for i, sub in enumerate(schema.get(key) or []):
+            for i, sub in enumerate(_list(schema.get(key))):
                 yield from self._schema(sub, f"{pointer}/{key}/{i}", own)
 
     def _required(
         self, schema: Mapping[str, Any], pointer: str, inherited: frozenset[str]
     ) -> Iterator[Finding]:
-        declared = set(inherited) | set(schema.get("properties") or {})
+        declared = set(inherited) | set(_dict(schema.get("properties")))
         # allOf members contribute properties too.
-        for member in schema.get("allOf") or []:
+        for member in _list(schema.get("allOf")):
             target, _ = self._deref(member, pointer)
             if isinstance(target, dict):
-                declared |= set(target.get("properties") or {})
+                declared |= set(_dict(target.get("properties")))
         if schema.get("additionalProperties") not in (None, False):
             return  # undeclared properties are allowed, so a required one can be satisfied
-        for i, name in enumerate(schema.get("required") or []):
-            if name not in declared:
-                known = ", ".join(sorted(declared)) or "none"
+        for i, name in enumerate(_list(schema.get("required"))):
+            if not isinstance(name, str):
+                yield Finding(f"{pointer}/required/{i}", f"{name!r} is not a property name")
+            elif name not in declared:
+                # YAML may have read a property key as another type (yes: -> True).
+                known = ", ".join(sorted(map(str, declared))) or "none"
                 yield Finding(
                     f"{pointer}/required/{i}",
                     f"required property {name!r} is not declared in properties "
@@ -294,9 +324,17 @@ class _Linter:
     def _example(self, value: Any, schema: Any, pointer: str) -> Iterator[Finding]:
         try:
             validator = Validator(to_json_schema(schema, pointer, self._resolve))
+            violations = validator.violations(value)
         except SpecError:
             return  # the schema itself is reported where it is defined
-        for violation in validator.violations(value):
+        except Exception as exc:  # a schema of the wrong shape (reported where it is walked)
+            yield Finding(
+                pointer,
+                f"the example cannot be checked: its schema is not a valid schema "
+                f"({type(exc).__name__}: {exc})",
+            )
+            return
+        for violation in violations:
             yield Finding(
                 pointer + violation.pointer,
                 f"the example does not match its own schema: {violation.message}",
@@ -304,6 +342,36 @@ class _Linter:
 
     def _resolve(self, ref: str, where: str) -> tuple[Any, str]:
         return resolve_pointer(self.document, ref, where)
+
+
+def _dict(node: Any) -> Mapping[Any, Any]:
+    """``node`` when it is an object; nothing to walk otherwise (the shape is reported apart)."""
+    return node if isinstance(node, dict) else {}
+
+
+def _list(node: Any) -> list[Any]:
+    return node if isinstance(node, list) else []
+
+
+def _kind(node: Any) -> str:
+    return "null" if node is None else f"a {type(node).__name__} ({node!r:.40})"
+
+
+def _shape(node: Any, kind: type, pointer: str, what: str) -> Iterator[Finding]:
+    """A finding when ``node`` is present but not of the ``kind`` OpenAPI requires there."""
+    if node is not None and not isinstance(node, kind):
+        yield Finding(pointer, f"must be {what}, not {_kind(node)}")
+
+
+#: Schema keywords whose value has a fixed JSON type, checked before they are walked.
+_SCHEMA_SHAPES = (
+    ("properties", dict, "an object of schemas"),
+    ("required", list, "a list of property names"),
+    ("allOf", list, "a list of schemas"),
+    ("anyOf", list, "a list of schemas"),
+    ("oneOf", list, "a list of schemas"),
+    ("enum", list, "a list of values"),
+)
 
 
 def _nullable_message(schema: Mapping[str, Any]) -> str:
