@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -194,7 +195,12 @@ class Entry:
 
 
 def _encode(body: Any) -> bytes | None:
-    return None if body is None else orjson.dumps(body, default=str)
+    if body is None:
+        return None
+    try:
+        return orjson.dumps(body, default=str)
+    except TypeError:  # an integer beyond 64 bits: the standard library writes any integer
+        return json.dumps(body, ensure_ascii=False, default=str).encode()
 
 
 class Journal:

@@ -110,6 +110,11 @@ def infer(operations: Sequence[Operation]) -> dict[str, Action]:
     for key in sorted(set(collections) | set(items), key=len):
         col, item = collections.get(key, {}), items.get(key, {})
         named = [o for o in (*col.values(), *(o for o, _ in item.values())) if _ext(o, "resource")]
+        if "GET" in col and not _lists(col["GET"]):
+            # GET /domains/{id}/config answers one object: a singleton, not a collection.
+            col = {m: o for m, o in col.items() if m != "GET"}
+            if not item:
+                col = {}
         creatable = ("POST" in col and ("GET" in col or bool(item))) or (
             "PUT" in item and "GET" in item
         )
@@ -130,6 +135,12 @@ def infer(operations: Sequence[Operation]) -> dict[str, Action]:
             op = next(o for o in operations if o.operation_id == operation_id)
             actions[operation_id] = Action(kind, resources[key], op)
     return actions
+
+
+def _lists(op: Operation) -> bool:
+    """Whether ``op``'s success response holds an array of records."""
+    schema = _json_schema(op)
+    return schema is not None and list_path(schema) is not None
 
 
 def _is_param(segment: str) -> bool:
@@ -239,6 +250,10 @@ def _properties(schema: Any) -> dict[str, Any]:
     found = dict(schema.get("properties") or {})
     for member in schema.get("allOf") or []:
         found.update(_properties(member))
+    for key in ("oneOf", "anyOf"):  # alternatives (Twilio's versions): every name they have
+        for member in schema.get(key) or []:
+            for name, sub in _properties(member).items():
+                found.setdefault(name, sub)
     return found
 
 
@@ -291,6 +306,7 @@ class Resources:
         self.actions = dict(actions)
         self.seed = seed
         self._counters: dict[str, int] = {}
+        self._counted: object = None
 
     def behaviours(self) -> dict[str, Behaviour]:
         handlers = {
@@ -430,8 +446,13 @@ class Resources:
                 record[name] = path[name]
         if not keep_id or record.get(resource.id_field) in (None, ""):
             record[resource.id_field] = self._new_id(resource)
-        elif resource.id_type == "integer" and isinstance(record[resource.id_field], int):
-            counter = self._counters.get(resource.name, 0)
+        elif (
+            resource.id_type == "integer"
+            and isinstance(record[resource.id_field], int)
+            and resource.name in self._counters
+            and self._counted is self.store.resources
+        ):
+            counter = self._counters[resource.name]
             self._counters[resource.name] = max(counter, record[resource.id_field])
         self._touch(resource, record, created=True)
         return record
@@ -446,14 +467,7 @@ class Resources:
 
     def _new_id(self, resource: Resource) -> Any:
         if resource.id_type == "integer":
-            taken = self._counters.get(resource.name, 0)
-            for records in self.store.resources.values():
-                for record in records.values():
-                    value = record.get(resource.id_field)
-                    if isinstance(value, int) and not isinstance(value, bool):
-                        taken = max(taken, value)
-            self._counters[resource.name] = taken + 1
-            return taken + 1
+            return self._next_integer(resource)
         schema = resource.id_schema if isinstance(resource.id_schema, dict) else {}
         if resource.id_format != "uuid" and set(schema) & {"pattern", "maxLength", "enum"}:
             # Ids of their own shape (Twilio's MG + 32 hex digits): generated from the schema.
@@ -462,6 +476,33 @@ class Resources:
             except (GenerationError, RecursionError):
                 pass
         return self.store.ids.new()
+
+    def _next_integer(self, resource: Resource) -> int:
+        """One above the highest integer id stored (counted once per state, then kept), or the
+        lowest free one when that would leave the id's range (``int64``, ``maximum``)."""
+        if self._counted is not self.store.resources:  # a reset or restore: count again
+            self._counters = {}
+            self._counted = self.store.resources
+        taken = self._counters.get(resource.name)
+        if taken is None:
+            taken = max(
+                (v for v in self._ids_of(resource) if isinstance(v, int) and v is not True),
+                default=0,
+            )
+        schema = resource.id_schema if isinstance(resource.id_schema, dict) else {}
+        high = schema.get("maximum", 2**31 - 1 if schema.get("format") == "int32" else 2**63 - 1)
+        if taken + 1 > high:
+            used = set(self._ids_of(resource))
+            taken = next(i for i in range(len(used) + 1) if i + 1 not in used)
+        self._counters[resource.name] = max(self._counters.get(resource.name, 0), taken + 1)
+        return taken + 1
+
+    def _ids_of(self, resource: Resource) -> Iterable[Any]:
+        prefix = resource.name + " "
+        for key, records in self.store.resources.items():
+            if key.startswith(prefix) or key == resource.name:
+                for record in records.values():
+                    yield record.get(resource.id_field)
 
     def _touch(self, resource: Resource, record: Record, *, created: bool) -> None:
         properties = _properties(resource.record_schema)
@@ -529,14 +570,53 @@ class Resources:
     # --- responses -------------------------------------------------------------------------
 
     def _reply(self, action: Action, status: int, record: Record) -> Reply:
+        if not _has_body(action, status):
+            return Reply(status, None)  # the document declares no body for it
         schema = _response_schema(action.op, status)
         rendered = _rendered(action.resource, record)
         path = record_path(schema) if schema is not None else []
         if not path:
-            return Reply(status, rendered)
+            return Reply(status, self._fit(action, status, schema, rendered))
         envelope = self._envelope(action, status, schema, path)
         _put(envelope, path, rendered)
         return Reply(status, envelope)
+
+    def _fit(self, action: Action, status: int, schema: Any, record: Record) -> Record:
+        """``record`` as the response schema admits it: where the schema is a choice of closed
+        objects (``oneOf`` versions), the fields of the first alternative that it fits, with
+        the alternative's required fields the record lacks generated."""
+        response = action.op.response_for(status)
+        validator = next(iter(response.media_types.values()), None) if response else None
+        if validator is None or validator.is_valid(record) or not isinstance(schema, dict):
+            return record
+        for branch in [*(schema.get("oneOf") or []), *(schema.get("anyOf") or []), schema]:
+            names = _properties(branch)
+            closed = isinstance(branch, dict) and branch.get("additionalProperties") is False
+            candidate = {k: v for k, v in record.items() if k in names or not closed}
+            base = self._generated_for(branch, record.get(action.resource.id_field))
+            for name in (branch.get("required") or []) if isinstance(branch, dict) else []:
+                if name not in candidate and name in base:
+                    candidate[name] = base[name]
+            if validator.is_valid(candidate):
+                return candidate
+        # A value the request schema admitted but the response schema does not (a weaker
+        # request schema): the response's own generated value takes its place.
+        base = self._generated_for(schema, record.get(action.resource.id_field))
+        fitted = dict(record)
+        for violation in validator.violations(record):
+            name = violation.pointer.split("/")[1] if violation.pointer.count("/") else ""
+            if name in base:
+                fitted[name] = base[name]
+            elif name in fitted and name not in (schema.get("required") or ()):
+                del fitted[name]  # optional (or not admitted at all): left out
+        return fitted
+
+    def _generated_for(self, schema: Any, key: Any) -> Record:
+        try:
+            value = generate(schema, seed=zlib.crc32(str(key).encode()))
+        except (GenerationError, RecursionError):
+            return {}
+        return value if isinstance(value, dict) else {}
 
     def _envelope(self, action: Action, status: int, schema: Any, path: list[str]) -> Record:
         seed = zlib.crc32(f"{self.seed}/{action.op.operation_id}/{status}".encode())

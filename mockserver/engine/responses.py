@@ -150,7 +150,7 @@ def error_reply(op: Operation | None, exc: SandboxError, accept: str | None) -> 
     if isinstance(exc, BadRequest) and op is not None:
         status = 422 if "422" in op.responses else 400 if "400" in op.responses else 422
     headers = dict(exc.headers)
-    declared = op.responses.get(str(status)) if op is not None else None
+    declared = op.response_for(status) if op is not None else None
     if declared is not None and declared.media_types:
         media_type = negotiate(accept, list(declared.media_types)) or next(
             iter(declared.media_types)

@@ -6,6 +6,7 @@ The engine supports an explicit allow-list of schema keywords and formats; anyth
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -48,7 +49,9 @@ ANNOTATION_KEYWORDS = frozenset(
     }
 )  # fmt: skip
 #: Formats the validator checks; JSON Schema says other formats are annotations, accepted as is.
-SUPPORTED_FORMATS = frozenset({"uuid", "date", "date-time", "int32", "int64"})
+SUPPORTED_FORMATS = frozenset(
+    {"uuid", "date", "date-time", "int32", "int64", "email", "ipv4", "ipv6", "uri"}
+)
 #: Keywords whose value is one schema, a list of schemas, or a map of schemas.
 _ONE_SCHEMA = frozenset(
     {"items", "additionalProperties", "propertyNames", "contains", "not", "if", "then", "else",
@@ -100,6 +103,8 @@ def _format_checker() -> jsonschema.FormatChecker:
     checker.checks("date-time")(_check_date_time)
     checker.checks("int32")(_check_int32)
     checker.checks("int64")(_check_int64)
+    for name, check in _TEXT_FORMATS.items():
+        checker.checks(name)(_text_check(check))
     return checker
 
 
@@ -118,6 +123,52 @@ def _check_date_time(value: object) -> bool:
 def _check_int32(value: object) -> bool:
     low, high = _INTEGER_BOUNDS["int32"]
     return not isinstance(value, int) or low <= value <= high
+
+
+def is_email(value: str) -> bool:
+    """An address with a local part and a domain (what most validators check, no more)."""
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and domain) and not any(c.isspace() for c in value)
+
+
+def is_ipv4(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[!-~]*$")
+
+
+def is_uri(value: str) -> bool:
+    """An absolute URI (RFC 3986): a scheme, then printable ASCII without spaces."""
+    return bool(_URI.match(value)) and "\n" not in value
+
+
+#: String formats checked by one function in both engines (the rest of the known ones above).
+_TEXT_FORMATS: dict[str, Callable[[str], bool]] = {
+    "email": is_email,
+    "ipv4": is_ipv4,
+    "ipv6": is_ipv6,
+    "uri": is_uri,
+}
+
+
+def _text_check(check: Callable[[str], bool]) -> Callable[[object], bool]:
+    def checked(value: object) -> bool:
+        return not isinstance(value, str) or check(value)
+
+    return checked
 
 
 def _check_int64(value: object) -> bool:
@@ -434,6 +485,7 @@ _FAST_FORMATS: dict[str, Callable[[str], bool]] = {
     "uuid": is_uuid,
     "date": lambda value: parse_date(value) is not None,
     "date-time": lambda value: parse_date_time(value) is not None,
+    **_TEXT_FORMATS,
 }
 _DAY = (
     r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
@@ -487,6 +539,8 @@ def fast_schema(schema: Any) -> Any:
     elif fmt in _INTEGER_BOUNDS:
         low, high = _INTEGER_BOUNDS[fmt]
         extra = {"minimum": low, "maximum": high}
+    elif fmt in _TEXT_FORMATS:
+        out["format"] = fmt  # checked in Rust by calling back the same Python function
     # Any other format is an annotation (JSON Schema): accepted as is, as jsonschema does.
     if extra is not None:
         if any(key in out for key in extra):
@@ -583,4 +637,8 @@ _FORMAT_HINTS = {
     "date-time": " (RFC 3339 with a time zone, for example 2024-01-31T09:30:00Z)",
     "int32": " (a 32-bit integer)",
     "int64": " (a 64-bit integer)",
+    "email": " (an address such as ada@example.com)",
+    "ipv4": " (for example 192.0.2.1)",
+    "ipv6": " (for example 2001:db8::1)",
+    "uri": " (an absolute URI such as https://example.com/a)",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 import struct
@@ -607,7 +608,10 @@ def _encoded(reply: Reply) -> bytes | None:
         return body
     if isinstance(body, str) and not is_json(reply.media_type):
         return body.encode("utf-8")
-    return orjson.dumps(body)
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # an integer beyond 64 bits (JSON has no limit; orjson has)
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def _json_response(
