@@ -21,8 +21,10 @@ class Entry:
     """
 
     __slots__ = (
+        "_proxy_json",
         "_request_json",
         "_response_json",
+        "_violations_json",
         "business_id",
         "contract_violation",
         "fault",
@@ -50,6 +52,8 @@ class Entry:
         contract_violation: bool,
         response_json: bytes | None = None,
         fault: str | None = None,
+        violations: tuple[Mapping[str, Any], ...] = (),
+        proxy: Mapping[str, Any] | None = None,
     ) -> None:
         self.seq = seq
         self.method = method
@@ -67,6 +71,11 @@ class Entry:
         self.contract_violation = contract_violation
         #: A connection fault (``close``, ``reset``, ``truncate``) cut the answer; no status.
         self.fault = fault
+        #: What broke the contract, each marked ``"in": "request"`` or ``"response"`` with
+        #: its pointer and keyword (the validation proxy records them; ``serve`` answers them).
+        self._violations_json = _encode(list(violations)) if violations else None
+        #: ``mockserver proxy``: the upstream exchange (redacted headers, timing); else None.
+        self._proxy_json = _encode(proxy)
 
     @property
     def request_body(self) -> Any:
@@ -75,6 +84,14 @@ class Entry:
     @property
     def response_body(self) -> Any:
         return None if self._response_json is None else orjson.loads(self._response_json)
+
+    @property
+    def violations(self) -> list[dict[str, Any]]:
+        return [] if self._violations_json is None else orjson.loads(self._violations_json)
+
+    @property
+    def proxy(self) -> dict[str, Any] | None:
+        return None if self._proxy_json is None else orjson.loads(self._proxy_json)
 
     @property
     def errors(self) -> list[Mapping[str, Any]]:
@@ -95,6 +112,8 @@ class Entry:
             "off_contract": self.off_contract,
             "contract_violation": self.contract_violation,
             "fault": self.fault,
+            "violations": self.violations,
+            "proxy": self.proxy,
         }
 
     def __repr__(self) -> str:
@@ -121,6 +140,8 @@ class Entry:
             self.off_contract,
             self.contract_violation,
             self.fault,
+            self._violations_json,
+            self._proxy_json,
         )
 
     @classmethod
@@ -139,6 +160,8 @@ class Entry:
             entry.off_contract,
             entry.contract_violation,
             entry.fault,
+            entry._violations_json,
+            entry._proxy_json,
         ) = row
         return entry
 
