@@ -15,7 +15,9 @@ is built in exactly one place, ``error_body``.
     ├── RateLimited             429 RateLimited           (+ Retry-After header)
     ├── ServerError             500 InternalServerError   (forced by a test: Prefer, fault rule)
     │   └── ContractViolation   500 InternalServerError   (the sandbox itself broke the contract)
-    └── ServiceUnavailable      503 ServiceUnavailable    (forced by a test; + Retry-After)
+    ├── ServiceUnavailable      503 ServiceUnavailable    (forced by a test; + Retry-After)
+    ├── BadGateway              502 BadGateway            (proxy: upstream unreachable)
+    └── GatewayTimeout          504 GatewayTimeout        (proxy: upstream too slow)
 
 ``SpecError``, ``FixtureError`` and ``StateFileError`` are start-up failures (bad spec, bad
 fixture, unusable state file); they never reach a client.
@@ -134,6 +136,22 @@ class ServiceUnavailable(SandboxError):
     status = 503
     error_enum = "ServiceUnavailable"
     type = "ServiceUnavailable"
+
+
+class BadGateway(SandboxError):
+    """``mockserver proxy``: the upstream refused the connection or broke off its answer."""
+
+    status = 502
+    error_enum = "BadGateway"
+    type = "BadGateway"
+
+
+class GatewayTimeout(SandboxError):
+    """``mockserver proxy``: the upstream did not answer within ``--upstream-timeout``."""
+
+    status = 504
+    error_enum = "GatewayTimeout"
+    type = "GatewayTimeout"
 
 
 def error_class_for(status: int) -> type[SandboxError] | None:

@@ -55,8 +55,10 @@ class Entry:
 
     __slots__ = (
         "_headers_json",
+        "_proxy_json",
         "_request_json",
         "_response_json",
+        "_violations_json",
         "business_id",
         "contract_violation",
         "fault",
@@ -87,6 +89,8 @@ class Entry:
         fault: str | None = None,
         request_headers: Mapping[str, str] | None = None,
         ignored_preferences: tuple[str, ...] = (),
+        violations: tuple[Mapping[str, Any], ...] = (),
+        proxy: Mapping[str, Any] | None = None,
     ) -> None:
         self.seq = seq
         self.method = method
@@ -107,6 +111,11 @@ class Entry:
         self._headers_json = _encode(dict(request_headers or {}))
         #: ``Prefer`` preferences the sandbox does not know, and so ignored (RFC 7240).
         self.ignored_preferences = tuple(ignored_preferences)
+        #: What broke the contract, each marked ``"in": "request"`` or ``"response"`` with
+        #: its pointer and keyword (the validation proxy records them; ``serve`` answers them).
+        self._violations_json = _encode(list(violations)) if violations else None
+        #: ``mockserver proxy``: the upstream exchange (redacted headers, timing); else None.
+        self._proxy_json = _encode(proxy)
 
     @property
     def request_body(self) -> Any:
@@ -120,6 +129,14 @@ class Entry:
     @property
     def response_body(self) -> Any:
         return None if self._response_json is None else orjson.loads(self._response_json)
+
+    @property
+    def violations(self) -> list[dict[str, Any]]:
+        return [] if self._violations_json is None else orjson.loads(self._violations_json)
+
+    @property
+    def proxy(self) -> dict[str, Any] | None:
+        return None if self._proxy_json is None else orjson.loads(self._proxy_json)
 
     @property
     def errors(self) -> list[Mapping[str, Any]]:
@@ -142,6 +159,8 @@ class Entry:
             "contract_violation": self.contract_violation,
             "fault": self.fault,
             "ignored_preferences": list(self.ignored_preferences),
+            "violations": self.violations,
+            "proxy": self.proxy,
         }
 
     def __repr__(self) -> str:
@@ -170,6 +189,8 @@ class Entry:
             self.fault,
             self._headers_json,
             self.ignored_preferences,
+            self._violations_json,
+            self._proxy_json,
         )
 
     @classmethod
@@ -190,6 +211,8 @@ class Entry:
             entry.fault,
             entry._headers_json,
             entry.ignored_preferences,
+            entry._violations_json,
+            entry._proxy_json,
         ) = row
         return entry
 

@@ -18,13 +18,16 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..errors import BadRequest, NotFound, Problem
+from ..errors import BadRequest, FixtureError, NotFound, Problem
 from .dispatch import Behaviour, Call, Reply
+from .document import load_yaml
 from .generate import GenerationError, generate
+from .schemas import Validator
 from .spec import Operation
 from .store import Record, Store
 
@@ -894,3 +897,81 @@ def _fill_paging(node: Any, page: Page, total: int, skip: str, last: str | None)
             node[key] = total
         elif isinstance(value, dict):
             _fill_paging(value, page, total, "", last)
+
+
+# --- fixture file -----------------------------------------------------------------------------
+
+#: The fixture file of inferred resources in a ``--fixtures`` directory.
+RESOURCES_FILE = "resources.yaml"
+
+
+def parse_scope_key(key: str) -> tuple[str, dict[str, str]]:
+    """``"things businessId=b1"`` -> ``("things", {"businessId": "b1"})`` (``scope_key``'s form)."""
+    name, *pairs = key.split(" ")
+    scope = {}
+    for pair in pairs:
+        param, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"{key!r}: {pair!r} is not PARAM=VALUE")
+        scope[param] = value
+    return name, scope
+
+
+def resource_violations(resource: Resource, record: Any) -> list[str]:
+    """What is wrong with ``record`` as a stored record of ``resource`` (its schema, its id)."""
+    if not isinstance(record, dict):
+        return ["/: a record is an object"]
+    if record.get(resource.id_field) in (None, ""):
+        return [f"/{resource.id_field}: the record has no id"]
+    if not isinstance(resource.record_schema, dict) or not resource.record_schema:
+        return []
+    try:
+        found = Validator(resource.record_schema).violations(record)
+    except Exception:  # a schema cut out of its document (a dangling $ref)
+        return []
+    return [f"{v.pointer or '/'}: {v.message}" for v in found]
+
+
+def load_resource_fixtures(resources: Resources, path: Path) -> int:
+    """Seed ``path`` (``{"<resource> <scope>": [record, ...]}``) as stored records, ids kept.
+
+    Raises ``FixtureError`` naming the key, the record and what is wrong. Returns the count.
+    """
+    if not path.exists():
+        return 0
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except Exception as exc:  # YAML and decoding errors alike
+        raise FixtureError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise FixtureError(f"{path}: a mapping of '<resource> <scope>' to lists of records")
+    by_name = {a.resource.name: a.resource for a in resources.actions.values()}
+    count = 0
+    for key, records in data.items():
+        try:
+            name, scope = parse_scope_key(str(key))
+        except ValueError as exc:
+            raise FixtureError(f"{path}: {exc}") from None
+        resource = by_name.get(name)
+        if resource is None:
+            raise FixtureError(
+                f"{path}: {name!r} is not a resource of the document; known: "
+                f"{', '.join(sorted(by_name)) or 'none'}"
+            )
+        if set(scope) != set(resource.scope):
+            raise FixtureError(
+                f"{path}: {key!r}: give the scope {' '.join(f'{p}=...' for p in resource.scope)}"
+            )
+        if not isinstance(records, list):
+            raise FixtureError(f"{path}: {key!r}: a list of records")
+        stored = resources.store.resources.setdefault(resource.scope_key(scope), {})
+        for i, record in enumerate(records):
+            problems = resource_violations(resource, record)
+            if problems:
+                raise FixtureError(f"{path}: {key!r} record {i}: {problems[0]}")
+            stored[_key(record[resource.id_field])] = dict(record)
+            if resource.id_type == "integer" and isinstance(record[resource.id_field], int):
+                counter = resources._counters.get(resource.name, 0)
+                resources._counters[resource.name] = max(counter, record[resource.id_field])
+            count += 1
+    return count

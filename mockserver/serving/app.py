@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
-from ..controls import coverage, health, persistence, testcontrol, webhooks
+from ..controls import coverage, drift, health, persistence, testcontrol, webhooks
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
 from ..controls.journal import Journal
 from ..controls.journal import request_body as journal_request_body
@@ -34,7 +34,7 @@ from ..controls.ratelimit import RateLimiter
 from ..engine import auth
 from ..engine.dispatch import Behaviour, Call, Reply
 from ..engine.limits import check_request_head, query_items
-from ..engine.resources import Resources, infer
+from ..engine.resources import RESOURCES_FILE, Resources, infer, load_resource_fixtures
 from ..engine.responses import (
     choose_media_type,
     error_reply,
@@ -147,6 +147,7 @@ class Sandbox:
                 **webhooks.behaviours(self.webhooks),
                 **health.behaviours(self.spec, self.control_spec, self.store, self.journal),
                 **coverage.behaviours(self.journal, self.spec),
+                **drift.behaviours(self.journal),
                 **testcontrol.behaviours(
                     self.store,
                     self.journal,
@@ -157,6 +158,8 @@ class Sandbox:
             }
         )
         uses_layer = any(op.operation_id in layer_behaviours for op in self.spec.operations)
+        if Path(config.fixtures) != BUILTIN_FIXTURES:  # before load_fixtures marks it pristine
+            load_resource_fixtures(self.resources, Path(config.fixtures) / RESOURCES_FILE)
         if uses_layer or Path(config.fixtures) != BUILTIN_FIXTURES:
             load_fixtures(self.store, config.fixtures, self.control_spec.document)
         self.loaded_state = self.state_file is not None and self.state_file.load()

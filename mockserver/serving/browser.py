@@ -17,10 +17,11 @@ if TYPE_CHECKING:
     from .app import Sandbox
 
 
-def entry(sandbox: Sandbox) -> ASGIApp:
+def entry(sandbox: Sandbox, inner: ASGIApp | None = None) -> ASGIApp:
+    """``inner``: what answers in place of ``sandbox.asgi`` (``mockserver proxy``'s entry)."""
     from .app import CONTROL_PREFIX
 
-    app: ASGIApp = Inspector(sandbox.asgi, CONTROL_PREFIX)
+    app: ASGIApp = Inspector(inner or sandbox.asgi, CONTROL_PREFIX)
     config = sandbox.config
     if not config.cors:
         return app

@@ -232,6 +232,82 @@ def _parser() -> argparse.ArgumentParser:
         help="log a line per request (off by default: it costs a fifth of the throughput, and "
         "the journal at /_sandbox/journal keeps every call)",
     )
+    proxy = commands.add_parser(
+        "proxy",
+        help="forward to a real API, checking every request and response against the document",
+        description="Every request is checked against the document and forwarded to "
+        "UPSTREAM_URL; the answer is checked too and returned unchanged. Violations are "
+        "journaled (GET /_sandbox/journal, /_sandbox/drift) and counted in the "
+        "X-Sandbox-Violations header of each response.",
+    )
+    proxy.add_argument("upstream", metavar="UPSTREAM_URL", help="base URL of the real API")
+    proxy.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    proxy.add_argument("--spec", type=Path, help="OpenAPI document (default: the built-in one)")
+    proxy.add_argument(
+        "--strict-spec",
+        action="store_true",
+        help="stop at start-up on anything the document uses that the sandbox does not support",
+    )
+    proxy.add_argument(
+        "--max-body-bytes",
+        type=int,
+        help="request bodies over this are refused (413); responses over it are passed on "
+        "unchecked (default 1 MiB)",
+    )
+    proxy.add_argument("--max-url-bytes", type=int, help="longest URL accepted (default 8192)")
+    proxy.add_argument(
+        "--max-header-bytes", type=int, help="largest total of header bytes (default 16384)"
+    )
+    proxy.add_argument("--journal-cap", type=int, help="requests kept in the journal (1000)")
+    proxy.add_argument(
+        "--control-token",
+        metavar="TOKEN",
+        help="require Authorization: Bearer TOKEN on the control API (/_sandbox)",
+    )
+    proxy.add_argument(
+        "--cors-origin", action="append", default=[], metavar="ORIGIN", help="as for serve"
+    )
+    proxy.add_argument("--no-cors", action="store_true", help="as for serve")
+    proxy.add_argument(
+        "--reject-invalid-requests",
+        action="store_true",
+        help="answer a request that breaks the document locally (the document's error, as "
+        "serve does) instead of forwarding it",
+    )
+    proxy.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long the upstream has to answer before the client gets a 504 (default 30)",
+    )
+    proxy.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="write the records the upstream returns as fixture files in DIR (merged by id "
+        "with those already there); load them with serve --fixtures DIR",
+    )
+    proxy.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    proxy.add_argument("--access-log", action="store_true", help="log a line per request")
+    drift = commands.add_parser(
+        "drift",
+        help="report where the real API and the document disagree, from a proxy's journal",
+        description="Groups the violations a `mockserver proxy` journaled by operation, status "
+        "and pointer. Exit status: 0 no drift, 1 drift found, 2 usage error (including a "
+        "journal that cannot be read), 3 internal error.",
+    )
+    drift.add_argument(
+        "source",
+        metavar="JOURNAL_OR_URL",
+        help="a running proxy's base URL (its /_sandbox/journal is read) or a JSON file holding "
+        "GET /_sandbox/journal's answer",
+    )
+    drift.add_argument("--json", action="store_true", help="print the report as JSON")
+    drift.add_argument(
+        "--control-token", metavar="TOKEN", help="the proxy's control token, if it has one"
+    )
     lint = commands.add_parser(
         "lint",
         help="check an OpenAPI 3.0 document (and a fixtures directory) statically",
@@ -288,21 +364,21 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "max_header_bytes",
         "webhook_timeout",
     ):  # given as they are meant: set when the option is given
-        if getattr(args, name) is not None:
+        if getattr(args, name, None) is not None:
             changes[name] = getattr(args, name)
-    if args.lenient:
+    if getattr(args, "lenient", False):
         changes["strict"] = False
     if getattr(args, "strict_spec", False):
         changes["strict_spec"] = True
-    if args.enforce_rate_limit:
+    if getattr(args, "enforce_rate_limit", False):
         changes["enforce_rate_limit"] = True
-    if args.token:
+    if getattr(args, "token", None):
         changes["tokens"] = parse_tokens(args.token)
-    if args.client:
+    if getattr(args, "client", None):
         changes["clients"] = parse_clients(args.client)
-    if args.fault:
+    if getattr(args, "fault", None):
         changes["faults"] = parse_faults(args.fault)
-    if args.webhook:
+    if getattr(args, "webhook", None):
         changes["webhooks"] = parse_webhooks(args.webhook)
     if args.cors_origin:
         changes["cors_origins"] = tuple(args.cors_origin)
@@ -351,6 +427,50 @@ def serve(args: argparse.Namespace) -> int:
         **uvicorn_options(config),
     )
     return 0
+
+
+def proxy(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..tools.proxy import create_proxy_app
+    from .protocols import uvicorn_options
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    try:
+        config = config_from_args(args)
+        if args.upstream_timeout <= 0:
+            raise ValueError("--upstream-timeout must be a positive number of seconds")
+        app = create_proxy_app(
+            config,
+            args.upstream,
+            timeout=args.upstream_timeout,
+            reject_invalid_requests=args.reject_invalid_requests,
+            record=str(args.record) if args.record is not None else None,
+        )
+    except (SpecError, FixtureError, StateFileError, ValueError, OSError) as exc:
+        print(f"mockserver: cannot start: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"mockserver: proxying http://{args.host}:{args.port} to {args.upstream}, checking "
+        "against the document; violations at /_sandbox/journal and /_sandbox/drift",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        proxy_headers=False,
+        **uvicorn_options(config),
+    )
+    return 0
+
+
+def drift(args: argparse.Namespace) -> int:
+    from ..tools.drift import run_drift
+
+    return run_drift(args.source, as_json=args.json, control_token=args.control_token)
 
 
 def _open_when_serving(host: str, port: int, timeout: float = 30.0) -> None:
@@ -412,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = _parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     args.passthrough = passthrough
-    commands = {"fuzz": fuzz, "serve": serve, "lint": lint}
+    commands = {"fuzz": fuzz, "serve": serve, "proxy": proxy, "drift": drift, "lint": lint}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ ALWAYS_EXPOSED = (
     "Allow",
     "Location",
     "Retry-After",
+    "X-Sandbox-Violations",
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",

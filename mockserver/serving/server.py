@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from starlette.types import ASGIApp
 
@@ -22,7 +22,9 @@ class BackgroundServer:
     Usable as a context manager (``with BackgroundServer(create_app()) as server: server.url``)
     in pytest fixtures, scripts and other test runners alike. ``port=0`` picks a free port.
     ``http`` picks uvicorn's HTTP implementation: ``"auto"`` (httptools if installed, else
-    h11), ``"h11"`` or ``"httptools"``.
+    h11), ``"h11"`` or ``"httptools"``. ``lifespan``: uvicorn's setting (``"off"``: the app's
+    start-up and shutdown events are not run; ``"on"`` for an app that must close something,
+    e.g. the validation proxy's upstream connections).
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class BackgroundServer:
         startup_timeout: float = 10.0,
         log_level: str = "warning",
         http: str = "auto",
+        lifespan: Literal["auto", "on", "off"] = "off",
     ) -> None:
         self.app = app
         self.host = host
@@ -41,6 +44,7 @@ class BackgroundServer:
         self.startup_timeout = startup_timeout
         self.log_level = log_level
         self.http = http
+        self.lifespan = lifespan
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -85,7 +89,7 @@ class BackgroundServer:
             log_config=None,
             log_level=self.log_level,
             access_log=False,
-            lifespan="off",
+            lifespan=self.lifespan,
             **options,
         )
         server = uvicorn.Server(config)
