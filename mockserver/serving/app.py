@@ -63,7 +63,7 @@ from ..errors import (
     error_body,
     error_class_for,
 )
-from ..layer import control, counterparties, credits, documents, payments
+from ..layer import control, counterparties, credits, documents, ledger, payments
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import lint_document
 from . import browser
@@ -125,6 +125,7 @@ class Sandbox:
             **counterparties.behaviours(self.store),
             **documents.behaviours(self.store),
             **payments.behaviours(self.store),
+            **ledger.behaviours(self.store),
             **auth.behaviours(self.auth),
         }
         # Resolution per operation: a bound behaviour (x-sandbox-behaviour, else the
