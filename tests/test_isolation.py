@@ -83,6 +83,18 @@ BRIGHTSIDE_REQUESTS: dict[str, tuple[str, str, Any]] = {
         "/bills/vendor-credits/dc000000-0000-4000-8000-000000000011",
         None,
     ),
+    "business.ledger.chart.get": ("GET", "/ledger/chart", None),
+    "business.ledger.accounts.get": ("GET", "/ledger/accounts", None),
+    "business.ledger.accounts.get_one": (
+        "GET",
+        "/ledger/accounts/a0000000-0000-4000-8000-000000000021",
+        None,
+    ),
+    "business.ledger.accounts.post": (
+        "POST",
+        "/ledger/accounts",
+        {"name": "Bread Sales", "stable_name": "SALES", "account_type": "REVENUE"},
+    ),
     "business.customers.post": ("POST", "/customers", {"external_id": "cust-101", "memo": "x"}),
     "business.customers.get": ("GET", "/customers", None),
     "business.customers.get_one": ("GET", "/customers/c0000000-0000-4000-8000-000000000011", None),

@@ -141,9 +141,11 @@ def seed_record(
             return _add_payment(store, _PAYMENTS[collection], normalised, where)
         else:
             _check_references(store, collection, normalised, where)
-            if collection in ("customers", "vendors"):
+            if collection in ("customers", "vendors", "ledger_accounts"):
                 normalised.setdefault("created_at", _FIXTURE_TIME)
                 normalised.setdefault("updated_at", normalised["created_at"])
+            if collection == "ledger_accounts":
+                _check_parent(store, normalised, where)
             store.add_record(collection, normalised)
     return normalised
 
@@ -193,6 +195,25 @@ def _check_references(store: Store, collection: str, record: Record, where: str)
             raise FixtureError(
                 f"{where}: /{field}: {value!r} is already used in this business", f"/{field}"
             )
+
+
+def _check_parent(store: Store, account: Record, where: str) -> None:
+    """A fixture account's parent is an earlier account of its business, of the same type."""
+    account.setdefault("parent_id", None)
+    parent_id = account["parent_id"]
+    if parent_id is None:
+        return
+    parent = _business_of(store, account, where)["ledger_accounts"].get(parent_id)
+    if parent is None:
+        raise FixtureError(
+            f"{where}: /parent_id: no earlier ledger account {parent_id} in business "
+            f"{account['business_id']}"
+        )
+    if parent["account_type"]["value"] != account["account_type"]["value"]:
+        raise FixtureError(
+            f"{where}: /parent_id: the parent is a {parent['account_type']['value']} account; "
+            f"a {account['account_type']['value']} account nests only under its own type"
+        )
 
 
 def _add_credit(store: Store, kind: CreditKind, record: Record, where: str) -> None:

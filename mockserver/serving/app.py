@@ -66,7 +66,7 @@ from ..errors import (
     error_body,
     error_class_for,
 )
-from ..layer import control, counterparties, credits, documents, payments
+from ..layer import control, counterparties, credits, documents, ledger, payments
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import lint_document
 from . import browser, workers
@@ -128,6 +128,7 @@ class Sandbox:
             **counterparties.behaviours(self.store),
             **documents.behaviours(self.store),
             **payments.behaviours(self.store),
+            **ledger.behaviours(self.store),
             **auth.behaviours(self.auth),
         }
         # Resolution per operation: a bound behaviour (x-sandbox-behaviour, else the
