@@ -15,6 +15,7 @@ from mockserver import Config, create_app
 from mockserver.engine.spec import compile_spec, load_spec
 from mockserver.errors import SpecError
 
+pytest_plugins = ["pytester"]
 SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
 SPLIT = Path(__file__).parent / "data" / "split" / "openapi.yaml"
 needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is not beside")
@@ -227,3 +228,59 @@ def test_swagger_2_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path.write_text(json.dumps({"swagger": "2.0", "info": {}, "paths": {}}))
     with pytest.raises(SpecError, match="Convert it first"):
         load_spec(path)
+
+
+def test_the_control_api_lists_and_seeds_inferred_resources() -> None:
+    c = client(SPLIT)
+    listed = c.get("/_sandbox/resources").json()["data"]
+    assert listed == [
+        {
+            "name": "notes",
+            "collection": "/notes",
+            "scope": [],
+            "id_field": "id",
+            "operations": {
+                "create": "post_notes",
+                "list": "get_notes",
+                "fetch": "get_notes_noteId",
+                "merge": "patch_notes_noteId",
+                "delete": "delete_notes_noteId",
+            },
+            "count": 0,
+        }
+    ]
+    seeded = c.post("/_sandbox/resources/notes", json={"record": {"text": "seeded"}})
+    assert seeded.status_code == 201
+    note = seeded.json()["data"]["record"]
+    assert c.get(f"/notes/{note['id']}").json() == note
+    assert c.get("/_sandbox/state").json()["data"]["resources"] == {"notes": [note]}
+    bad = c.post("/_sandbox/resources/notes", json={"record": {"text": 5}})
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["meta"]["pointer"] == "/record/text"
+    assert c.post("/_sandbox/resources/pets", json={"record": {}}).status_code == 404
+    c.post("/_sandbox/reset")
+    assert c.get("/_sandbox/resources/notes").json()["data"] == []
+
+
+PLUGIN_SUITE = """
+def test_any_api_through_the_neutral_fixture(api_sandbox):
+    note = api_sandbox.add_record("notes", text="seeded")
+    client = api_sandbox.client()
+    assert client.get(f"/notes/{note['id']}").json()["text"] == "seeded"
+    created = client.post("/notes", json={"text": "made"})
+    assert created.status_code == 201
+    assert [n["text"] for n in api_sandbox.records("notes")] == ["seeded", "made"]
+    api_sandbox.assert_called("post_notes", status=201)
+
+
+def test_each_test_starts_empty(api_sandbox):
+    assert api_sandbox.records("notes") == []
+"""
+
+
+def test_the_plugin_serves_another_apis_document(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_notes=PLUGIN_SUITE)
+    result = pytester.runpytest_subprocess(
+        f"--layer-sandbox-spec={SPLIT}", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2)

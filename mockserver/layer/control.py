@@ -21,6 +21,10 @@ def state_view(store: Store) -> dict[str, Any]:
             view[kind.collection] = [
                 render_credit(b, kind, c) for b in businesses for c in b[kind.collection].values()
             ]
+        resources: dict[str, list[Record]] = {}
+        for key, records in store.resources.items():
+            resources.setdefault(key.split(" ", 1)[0], []).extend(records.values())
+        view["resources"] = resources  # records of resources inferred from the document
         return view
 
 

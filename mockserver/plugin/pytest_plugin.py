@@ -215,6 +215,13 @@ def layer_sandbox(
         pytest.fail(problems, pytrace=False)
 
 
+@pytest.fixture
+def api_sandbox(layer_sandbox: LayerSandbox) -> LayerSandbox:
+    """``layer_sandbox`` under a neutral name, for a suite that serves another API's document
+    (``--layer-sandbox-spec path/to/openapi.yaml``): the same handle, reset per test."""
+    return layer_sandbox
+
+
 # ---------------------------------------------------------------------- hooks
 
 

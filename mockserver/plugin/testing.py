@@ -19,9 +19,11 @@ import httpx
 
 from ..config import Config
 from ..controls.coverage import ContractCoverage
+from ..controls.inferred import records_of, resource_table
 from ..controls.journal import Entry
 from ..controls.ratelimit import RateLimiter
 from ..controls.testcontrol import restore_document, snapshot_document
+from ..engine.resources import resource_violations
 from ..engine.schemas import parse_date_time
 from ..engine.store import Record
 from ..engine.validation import check_response
@@ -284,6 +286,31 @@ class LayerSandbox:
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
         restore_document(self.harness.sandbox.store, snapshot)
+
+    def add_record(
+        self, resource: str, scope: Mapping[str, str] | None = None, **fields: Any
+    ) -> Record:
+        """Seed a record of a resource the engine inferred from the document (any document:
+        ``add_record("pets", name="Rex")``); the id and other server-owned fields the record
+        lacks come from the document. ``scope``: the path parameters it lives under."""
+        __tracebackhide__ = True
+        resources = self.harness.sandbox.resources
+        table = resource_table(resources)
+        if resource not in table:
+            raise ValueError(
+                f"no resource {resource!r} was inferred from the document; known: "
+                f"{', '.join(sorted(table)) or 'none'}"
+            )
+        found = table[resource]
+        record = resources.new_record(found, fields, scope or {})
+        problems = resource_violations(found, record)
+        if problems:
+            raise ValueError(f"{resource} record: {'; '.join(problems)}")
+        return resources.seed_record(found, record, scope or {})
+
+    def records(self, resource: str) -> list[Record]:
+        """Every stored record of an inferred resource (any scope)."""
+        return [entry["record"] for entry in records_of(self.harness.sandbox.resources, resource)]
 
     def add_customer(self, **fields: Any) -> Record:
         __tracebackhide__ = True

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
-from ..controls import coverage, drift, health, persistence, testcontrol, webhooks
+from ..controls import coverage, drift, health, inferred, persistence, testcontrol, webhooks
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
 from ..controls.journal import Journal
 from ..controls.journal import request_body as journal_request_body
@@ -146,6 +146,7 @@ class Sandbox:
                 **control.behaviours(self.store),
                 **persistence.behaviours(self.state_file),
                 **webhooks.behaviours(self.webhooks),
+                **inferred.behaviours(self.resources),
                 **health.behaviours(self.spec, self.control_spec, self.store, self.journal),
                 **coverage.behaviours(self.journal, self.spec),
                 **drift.behaviours(self.journal),

@@ -256,8 +256,11 @@ async function loadState() {
   const business = select.value;
   // Records without a business_id (credits, in the API's shape) belong to the business of
   // the record they name (their customer or vendor).
+  // Layer's collections, then the records of resources inferred from any document.
+  const collections = Object.entries(view).filter(([, records]) => Array.isArray(records));
+  for (const [name, records] of Object.entries(view.resources || {})) collections.push([name, records]);
   const owner = new Map();
-  for (const records of Object.values(view)) {
+  for (const [, records] of collections) {
     for (const r of records) if (r.business_id) owner.set(r.id, r.business_id);
   }
   const businessOf = (r) => {
@@ -268,7 +271,7 @@ async function loadState() {
     return undefined;
   };
   const sections = [];
-  for (const [collection, records] of Object.entries(view)) {
+  for (const [collection, records] of collections) {
     if (collection === "businesses") continue;
     const mine = records.filter((r) => {
       const of = businessOf(r);
