@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,3 +150,25 @@ def test_without_schemathesis_the_hint_names_a_published_distribution(
     err = capsys.readouterr().err
     assert "pip install 'schemathesis>=4,<5'" in err
     assert "layer-credits-sandbox[fuzz]" not in err
+
+
+def test_other_documents_get_credentials_for_their_own_security_schemes() -> None:
+    from mockserver.tools.fuzz import is_layer_document, other_document_config
+
+    document = {
+        "openapi": "3.1.0",
+        "components": {
+            "securitySchemes": {
+                "api_key": {"type": "apiKey", "in": "header", "name": "api_key"},
+                "petstore_auth": {"type": "oauth2", "flows": {}},
+                "basic": {"type": "http", "scheme": "basic"},
+            }
+        },
+    }
+    assert not is_layer_document(document)
+    config = tomllib.loads(other_document_config(document, "tok", "id", "secret"))
+    assert config["auth"]["openapi"] == {
+        "api_key": {"api_key": "tok"},
+        "petstore_auth": {"bearer": "tok"},
+        "basic": {"username": "id", "password": "secret"},
+    }
