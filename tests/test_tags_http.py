@@ -182,3 +182,23 @@ def test_dimensions_are_in_the_state_survive_nothing_across_reset_and_can_be_see
         "/_sandbox/records/tag_dimensions", json={"key": "department", "strictness": "BALANCING"}
     )
     assert taken.status_code == 400 and DEPARTMENT in taken.text
+
+
+def test_a_seeded_dimension_names_the_ids_of_the_tags_with_its_key(client: TestClient) -> None:
+    body = {
+        "customer_external_id": "cust-002",
+        "line_items": [{"amount": 100, "revenue_account_identifier": SALES}],
+        "tags": [{"key": "season", "value": "summer"}],
+    }
+    credit = ok(client.post(CREDITS, json=body), 201)
+    [before] = credit["transaction_tags"]
+    season = "7a000000-0000-4000-8000-0000000000aa"
+    record = {"id": season, "key": "season", "defined_values": [{"value": "summer"}]}
+    seeded = client.post("/_sandbox/records/tag_dimensions", json=record)
+    assert seeded.status_code == 201, seeded.text
+    [after] = ok(client.get(f"{CREDITS}/{credit['id']}"))["transaction_tags"]
+    assert after["dimension_id"] == season != before["dimension_id"]
+    assert after["definition_id"] == before["definition_id"]  # the value's id was derived
+    dimension = ok(client.get(f"{DIMENSIONS}/{season}"))
+    assert dimension["strictness"] == "NON_BALANCING"
+    assert dimension["defined_values"][0]["id"] == before["definition_id"]

@@ -23,6 +23,7 @@ from .documents import compose as compose_document
 from .documents import store_document
 from .kinds import DOCUMENT_KINDS, KINDS, CreditKind, DocumentKind
 from .payments import compose_payment, store_payment
+from .render import tag_definition_id
 from .tags import store_dimension
 
 #: Fixture file -> (record schema in the control document, store collection), in load order.
@@ -65,6 +66,7 @@ _REFERENCES = {  # collection -> (field, collection it names)
 SEED_DEFAULTS: dict[str, dict[str, Any]] = {
     "customers": {"status": "ACTIVE"},
     "vendors": {"status": "ACTIVE"},
+    "tag_dimensions": {"strictness": "NON_BALANCING"},
 }
 #: Supporting collections that ``/_sandbox/records`` reads, changes and deletes as stored;
 #: invoices, bills and payments carry derived balances and change through the API only.
@@ -318,7 +320,8 @@ def _add_dimension(store: Store, record: Record, where: str) -> Record:
         archived = value.get("archived_at")
         values.append(
             {
-                "id": value["id"],
+                "id": value.get("id")
+                or tag_definition_id(record["business_id"], record["key"], value["value"]),
                 "value": value["value"],
                 "display_name": value.get("display_name"),
                 "archived_at": format_time(parse_date_time(archived)) if archived else None,  # type: ignore[arg-type]
