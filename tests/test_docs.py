@@ -74,3 +74,27 @@ def test_the_options_table_names_every_option_and_variable() -> None:
     variables = [f"MOCKSERVER_{f.name.upper()}" for f in fields(Config)]
     variables += [f"MOCKSERVER_{name.upper()}" for name in SERVE_DEFAULTS]
     assert [v for v in variables if f"`{v}" not in README] == []
+
+
+def test_the_fixture_tables_list_every_fixed_id() -> None:
+    """Each fixture id is in the README's fixture tables: in full, as ``cc…01`` (the id's first
+    group without its zeros, then its last two digits), or as row ``NN`` of a table whose heading
+    gives the id pattern."""
+    import yaml
+
+    start = README.index("\n## Default fixture records\n")
+    section = README[start : README.index("\n## ", start + 1)]
+    headed = re.split(r"\n(?=\*\*)", section)
+    missing = []
+    for path in sorted((ROOT / "fixtures").glob("*.yaml")):
+        for record in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            record_id = record.get("id") or record["business"]["id"]
+            group, nn = record_id[:8], record_id[-2:]
+            pattern = f"`{group}-0000-4000-8000-0000000000NN`"
+            as_row = any(
+                pattern in part.split("\n|", 1)[0] and f"\n| {nn} |" in part for part in headed
+            )
+            short = f"{group.rstrip('0')}…{nn}"
+            if not (record_id in section or f"| {short} |" in section or as_row):
+                missing.append(f"{path.name}: {record_id}")
+    assert missing == []

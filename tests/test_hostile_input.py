@@ -63,6 +63,8 @@ PATH_VALUES = {
     "resource": "notes",
     "id": "c0000000-0000-4000-8000-000000000003",
     "accountId": "a0000000-0000-4000-8000-000000000001",
+    "dimensionId": "7a000000-0000-4000-8000-000000000001",
+    "dimensionKey": "department",
 }
 
 

@@ -95,6 +95,28 @@ BRIGHTSIDE_REQUESTS: dict[str, tuple[str, str, Any]] = {
         "/ledger/accounts",
         {"name": "Bread Sales", "stable_name": "SALES", "account_type": "REVENUE"},
     ),
+    "business.tags.dimensions.post": ("POST", "/tags/dimensions", {"key": "season"}),
+    "business.tags.dimensions.get": ("GET", "/tags/dimensions", None),
+    "business.tags.dimensions.dimension.get": (
+        "GET",
+        "/tags/dimensions/7a000000-0000-4000-8000-000000000011",
+        None,
+    ),
+    "business.tags.dimensions.dimension.patch": (
+        "PATCH",
+        "/tags/dimensions/7a000000-0000-4000-8000-000000000011",
+        {"display_name": "changed through another business's token"},
+    ),
+    "business.tags.dimensions.key.patch": (
+        "PATCH",
+        "/tags/dimensions/key/channel",
+        {"display_name": "changed through another business's token"},
+    ),
+    "business.tags.dimensions.dimension.values.post": (
+        "POST",
+        "/tags/dimensions/7a000000-0000-4000-8000-000000000011/values",
+        {"value": "catering"},
+    ),
     "business.customers.post": ("POST", "/customers", {"external_id": "cust-101", "memo": "x"}),
     "business.customers.get": ("GET", "/customers", None),
     "business.customers.get_one": ("GET", "/customers/c0000000-0000-4000-8000-000000000011", None),

@@ -52,3 +52,20 @@ def test_the_readme_examples_pass(pytester: pytest.Pytester) -> None:
     report = json.loads((pytester.path / "contract-coverage.json").read_text())
     assert json.loads(excerpt) == {"summary": report["summary"]}
     result.stdout.fnmatch_lines(["*layer sandbox contract coverage*", "operations exercised: *"])
+
+
+def worked_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("\n## Worked example: customer, invoice, payment, credit")
+    section = text[start : text.index("\n## ", start + 1)]
+    [block] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    return block
+
+
+@pytest.mark.parametrize("mode", ["socket", "inprocess"])
+def test_the_worked_example_passes(pytester: pytest.Pytester, mode: str) -> None:
+    block = worked_example()
+    assert block.startswith("# tests/test_receivables_flow.py\n")
+    pytester.makepyfile(test_receivables_flow=block)
+    result = pytester.runpytest_inprocess(f"--layer-sandbox-mode={mode}")
+    result.assert_outcomes(passed=1)

@@ -85,6 +85,16 @@ def test_seeded_records_are_usable_over_http_until_the_next_test(
             {"id": "a0000000-0000-4000-8000-000000000001", "name": "Dup", "normality": "CREDIT"},
             r"/id: the id is used by an earlier record",
         ),
+        (
+            "add_tag_dimension",
+            {"key": "department"},
+            r"/key: 'department' is the key of live tag dimension 7a000000-",
+        ),
+        (
+            "add_tag_dimension",
+            {"key": "size", "defined_values": [{"value": "s"}, {"value": "s"}]},
+            r"/defined_values/1/value: 's' is defined twice",
+        ),
     ],
 )
 def test_seed_helpers_reject_what_a_fixture_file_would(

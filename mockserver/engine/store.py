@@ -45,6 +45,7 @@ RECORD_COLLECTIONS = (
     "ledger_accounts",
     "invoice_payments",
     "bill_payments",
+    "tag_dimensions",
 )
 #: Credit collections, keyed by credit id, in creation order.
 CREDIT_COLLECTIONS = ("customer_credits", "vendor_credits")
@@ -151,6 +152,7 @@ def new_business(record: Record) -> Record:
         "customer_external_ids": {},
         "vendor_external_ids": {},
         "account_stable_names": {},
+        "tag_dimension_keys": {},
         "customer_credit_external_ids": {},
         "vendor_credit_external_ids": {},
         "invoice_external_ids": {},

@@ -23,11 +23,14 @@ from .documents import compose as compose_document
 from .documents import store_document
 from .kinds import DOCUMENT_KINDS, KINDS, CreditKind, DocumentKind
 from .payments import compose_payment, store_payment
+from .render import tag_definition_id
+from .tags import store_dimension
 
 #: Fixture file -> (record schema in the control document, store collection), in load order.
 FIXTURE_FILES: dict[str, tuple[str, str]] = {
     "businesses.yaml": ("Business", "businesses"),
     "ledger_accounts.yaml": ("LedgerAccount", "ledger_accounts"),
+    "tag_dimensions.yaml": ("TagDimension", "tag_dimensions"),
     "customers.yaml": ("Customer", "customers"),
     "vendors.yaml": ("Vendor", "vendors"),
     "invoices.yaml": ("Invoice", "invoices"),
@@ -63,6 +66,7 @@ _REFERENCES = {  # collection -> (field, collection it names)
 SEED_DEFAULTS: dict[str, dict[str, Any]] = {
     "customers": {"status": "ACTIVE"},
     "vendors": {"status": "ACTIVE"},
+    "tag_dimensions": {"strictness": "NON_BALANCING"},
 }
 #: Supporting collections that ``/_sandbox/records`` reads, changes and deletes as stored;
 #: invoices, bills and payments carry derived balances and change through the API only.
@@ -139,6 +143,8 @@ def seed_record(
             return _add_document(store, _DOCUMENTS[collection], normalised, where)
         elif collection in _PAYMENTS:
             return _add_payment(store, _PAYMENTS[collection], normalised, where)
+        elif collection == "tag_dimensions":
+            return _add_dimension(store, normalised, where)
         else:
             _check_references(store, collection, normalised, where)
             if collection in ("customers", "vendors", "ledger_accounts"):
@@ -292,6 +298,50 @@ def _add_document(store: Store, kind: DocumentKind, record: Record, where: str) 
         settle(document, kind.collection)
     store_document(store, business, kind, document, None)
     return document
+
+
+def _add_dimension(store: Store, record: Record, where: str) -> Record:
+    """A tag dimension: its key free among the business's live dimensions, its values unique."""
+    business = _business_of(store, record, where)
+    live = business["index"].get("tag_dimension_keys", {})
+    if not record.get("deleted_at") and record["key"] in live:
+        raise FixtureError(
+            f"{where}: /key: {record['key']!r} is the key of live tag dimension "
+            f"{live[record['key']]}",
+            "/key",
+        )
+    values: list[Record] = []
+    for i, value in enumerate(record.get("defined_values") or ()):
+        if any(v["value"] == value["value"] for v in values):
+            raise FixtureError(
+                f"{where}: /defined_values/{i}/value: {value['value']!r} is defined twice",
+                f"/defined_values/{i}/value",
+            )
+        archived = value.get("archived_at")
+        values.append(
+            {
+                "id": value.get("id")
+                or tag_definition_id(record["business_id"], record["key"], value["value"]),
+                "value": value["value"],
+                "display_name": value.get("display_name"),
+                "archived_at": format_time(parse_date_time(archived)) if archived else None,  # type: ignore[arg-type]
+            }
+        )
+    created_at = record.get("created_at", _FIXTURE_TIME)
+    dimension = {
+        "id": record["id"],
+        "business_id": record["business_id"],
+        "key": record["key"],
+        "display_name": record.get("display_name"),
+        "strictness": record["strictness"],
+        "user_visible": record.get("user_visible", True),
+        "defined_values": values,
+        "created_at": created_at,
+        "updated_at": record.get("updated_at", created_at),
+        "deleted_at": record.get("deleted_at"),
+    }
+    store_dimension(business, dimension)
+    return dimension
 
 
 def _add_payment(store: Store, kind: DocumentKind, record: Record, where: str) -> Record:

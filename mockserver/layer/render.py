@@ -22,7 +22,6 @@ def render_credit(
     ``shared``: counterparties and accounts already rendered for the same response, reused
     rather than built again for every credit of a list page (they are only ever serialised).
     """
-    business_id = business["business"]["id"]
     if shared is None:
         shared = {}
     counterparty_id = credit["counterparty_id"]
@@ -45,7 +44,7 @@ def render_credit(
                 "memo": item["memo"],
                 "metadata": item["metadata"],
                 "reference_number": item["reference_number"],
-                "transaction_tags": [render_tag(business_id, t) for t in item["tags"]],
+                "transaction_tags": [render_tag(business, t) for t in item["tags"]],
             }
         )
     return {
@@ -67,7 +66,7 @@ def render_credit(
         "created_at": credit["created_at"],
         "updated_at": credit["updated_at"],
         "deleted_at": credit["deleted_at"],
-        "transaction_tags": [render_tag(business_id, t) for t in credit["tags"]],
+        "transaction_tags": [render_tag(business, t) for t in credit["tags"]],
         "memo": credit["memo"],
         "metadata": credit["metadata"],
         "reference_number": credit["reference_number"],
@@ -154,7 +153,7 @@ def render_document(
                 "sales_taxes_total": item["sales_taxes_total"],
                 "sales_taxes": item["sales_taxes"],
                 "total_amount": item["total_amount"],
-                "transaction_tags": [render_tag(business_id, t) for t in item["tags"]],
+                "transaction_tags": [render_tag(business, t) for t in item["tags"]],
             }
         )
     out: Record = {
@@ -196,7 +195,7 @@ def render_document(
             "imported_at": document["created_at"],
             "created_at": document["created_at"],
             "updated_at": document["updated_at"],
-            "transaction_tags": [render_tag(business_id, t) for t in document["tags"]],
+            "transaction_tags": [render_tag(business, t) for t in document["tags"]],
         }
     )
     return out
@@ -249,14 +248,26 @@ def render_account(account: Record) -> Record:
     }
 
 
-def render_tag(business_id: str, tag: Record) -> Record:
+def render_tag(business: Record, tag: Record) -> Record:
+    """A tag as ``transaction_tags`` shows it. Its ids are those of the business's live tag
+    dimension with this key and of that dimension's value, when there is one; otherwise derived
+    from (business, key) and (business, key, value), which is also the id a dimension or value
+    created over HTTP gets, so an id shown on a record never changes."""
     key, value = tag["key"], tag["value"]
+    business_id = business["business"]["id"]
+    dimension_id = business["index"].get("tag_dimension_keys", {}).get(key)
+    definition_id = None
+    if dimension_id is not None:
+        for defined in business["tag_dimensions"][dimension_id]["defined_values"]:
+            if defined["value"] == value:
+                definition_id = defined["id"]
+                break
     return {
         "id": tag["id"],
         "key": key,
         "value": value,
-        "dimension_id": tag_dimension_id(business_id, key),
-        "definition_id": _definition_id(business_id, key, value),
+        "dimension_id": dimension_id or tag_dimension_id(business_id, key),
+        "definition_id": definition_id or tag_definition_id(business_id, key, value),
         "dimension_display_name": tag.get("dimension_display_name"),
         "value_display_name": tag.get("value_display_name"),
         "archived_at": None,
@@ -271,5 +282,5 @@ def tag_dimension_id(business_id: str, key: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _definition_id(business_id: str, key: str, value: str) -> str:
+def tag_definition_id(business_id: str, key: str, value: str) -> str:
     return str(uuid.uuid5(_TAG_NAMESPACE, f"{business_id}\x00{key}\x00{value}"))

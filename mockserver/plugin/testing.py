@@ -348,6 +348,13 @@ class LayerSandbox:
         __tracebackhide__ = True
         return self.seed("ledger_accounts", **fields)
 
+    def add_tag_dimension(self, **fields: Any) -> Record:
+        """A tag dimension (``key``; ``strictness`` defaults to NON_BALANCING) with its
+        ``defined_values`` (``[{"value": ...}]``; a value without ``id`` gets the id tags with
+        it show). Tags with its key then name its ids."""
+        __tracebackhide__ = True
+        return self.seed("tag_dimensions", **fields)
+
     def _defaults(self, collection: str, given: dict[str, Any]) -> dict[str, Any]:
         sandbox = self.harness.sandbox
         return record_defaults(

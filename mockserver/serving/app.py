@@ -66,7 +66,7 @@ from ..errors import (
     error_body,
     error_class_for,
 )
-from ..layer import control, counterparties, credits, documents, ledger, payments
+from ..layer import control, counterparties, credits, documents, ledger, payments, tags
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import lint_document
 from . import browser, workers
@@ -129,6 +129,7 @@ class Sandbox:
             **documents.behaviours(self.store),
             **payments.behaviours(self.store),
             **ledger.behaviours(self.store),
+            **tags.behaviours(self.store),
             **auth.behaviours(self.auth),
         }
         # Resolution per operation: a bound behaviour (x-sandbox-behaviour, else the
