@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -628,3 +630,64 @@ def test_recorded_resources_of_any_document_load_back_without_secrets(
         loaded = httpx.get(f"{copy.url}/pets").json()
         assert loaded == [{k: v for k, v in pet.items() if k != "password"} for pet in original]
         assert httpx.get(f"{copy.url}/pets/{original[0]['id']}").status_code == 200
+
+
+def test_the_proxy_command_in_a_subprocess_and_drift_against_it(
+    layer_upstream: BackgroundServer,
+) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "proxy", layer_upstream.url, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/_sandbox/journal", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        # Off-contract on purpose: forwarded, and the upstream's own 400 comes back.
+        answer = httpx.get(f"{base}{CUSTOMER_CREDITS}?limit=many", headers={"Authorization": TOKEN})
+        direct = httpx.get(
+            f"{layer_upstream.url}{CUSTOMER_CREDITS}?limit=many", headers={"Authorization": TOKEN}
+        )
+        assert (answer.status_code, answer.content) == (400, direct.content)
+        count, request, response, entry = answer.headers["x-sandbox-violations"].split("; ")
+        assert (count, request, response) == ("1", "request=1", "response=0")
+        (logged,) = [
+            e
+            for e in httpx.get(f"{base}/_sandbox/journal").json()["data"]
+            if f"entry={e['seq']}" == entry
+        ]
+        assert [(v["in"], v["pointer"]) for v in logged["violations"]] == [("request", "/limit")]
+        assert logged["proxy"]["forwarded"] is True
+        assert logged["proxy"]["request_headers"]["authorization"] == "[redacted]"
+        drift = subprocess.run(
+            [sys.executable, "-m", "mockserver", "drift", base],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert drift.returncode == 1, drift.stderr
+        assert (
+            "1x  request  business.invoices.customer-credits.get 400 query /limit [type]"
+            in drift.stdout
+        )
+        as_json = subprocess.run(
+            [sys.executable, "-m", "mockserver", "drift", base, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert as_json.returncode == 1
+        assert json.loads(as_json.stdout)["groups"][0]["count"] == 1
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert TOKEN.split()[1] not in err
