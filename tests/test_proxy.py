@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import BUSINESS, CUSTOMER_CREDITS
+from conftest import BUSINESS, CREDIT, CUSTOMER_CREDITS, OTHER_BUSINESS
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -422,35 +424,188 @@ def test_drift_command_text_json_and_exit_status(
     assert "cannot read" in capsys.readouterr().err
 
 
+#: Every list of Layer's records, as `proxy --record` sees them (lists, with deleted credits).
+_LAYER_LISTS = (
+    "ledger/chart",
+    "ledger/accounts",
+    "customers",
+    "vendors",
+    "invoices",
+    "bills",
+    "invoices/payments",
+    "bills/bill-payments",
+    "invoices/customer-credits?include_deleted=true",
+    "bills/vendor-credits?include_deleted=true",
+)
+#: Fixture file -> the path a record of it is fetched at (after /v1/businesses/{id}/).
+_LAYER_RECORDS = {
+    "ledger_accounts.yaml": "ledger/accounts",
+    "customers.yaml": "customers",
+    "vendors.yaml": "vendors",
+    "invoices.yaml": "invoices",
+    "bills.yaml": "bills",
+    "invoice_payments.yaml": "invoices/payments",
+    "bill_payments.yaml": "bills/bill-payments",
+    "customer_credits.yaml": "invoices/customer-credits",
+    "vendor_credits.yaml": "bills/vendor-credits",
+}
+
+
+def _as_recorded(answer: Any, inside: str = "") -> Any:
+    """An answer without what the README says recording does not keep: ids of line items,
+    allocations and tags, the ``updated_at`` of invoices and bills, and secrets."""
+    if isinstance(answer, list):
+        return [_as_recorded(item, inside) for item in answer]
+    if not isinstance(answer, dict):
+        return answer
+    derived = {"id"} if inside in ("line_items", "allocations", "transaction_tags") else set()
+    if answer.get("type") in ("Invoice", "Bill"):
+        derived.add("updated_at")
+    return {
+        key: _as_recorded(value, key)
+        for key, value in answer.items()
+        if key not in derived and key != "api_key"
+    }
+
+
+def _make_layer_history(client: httpx.Client, base: str) -> None:
+    """Records created, changed and deleted over HTTP (child ids are random then)."""
+
+    def ok(response: httpx.Response) -> Any:
+        assert response.status_code in (200, 201), response.text
+        return response.json()["data"]
+
+    ok(
+        client.post(
+            f"{base}/ledger/accounts",
+            json={
+                "name": "Undeposited Funds",
+                "stable_name": {"type": "StableName", "stable_name": "UNDEPOSITED_FUNDS"},
+                "account_type": "ASSET",
+                "account_subtype": "UNDEPOSITED_FUNDS",
+                "parent_id": {"type": "AccountId", "id": "a0000000-0000-4000-8000-000000000005"},
+            },
+        )
+    )
+    customer = ok(
+        client.post(
+            f"{base}/customers",
+            json={"external_id": "crm-77", "company_name": "Vandelay", "email": "a@x.test"},
+        )
+    )
+    tags = [{"key": "region", "value": "west", "value_display_name": "West"}]
+    invoice = ok(
+        client.post(
+            f"{base}/invoices",
+            json={
+                "customer_id": customer["id"],
+                "invoice_number": "REC-1",
+                "sent_at": "2024-06-01T12:00:00Z",
+                "line_items": [
+                    {"product": "Widget", "unit_price": 4000, "quantity": 3, "tags": tags},
+                    {
+                        "unit_price": 3000,
+                        "account_identifier": {
+                            "type": "StableName",
+                            "stable_name": "SERVICES_REVENUE",
+                        },
+                    },
+                ],
+                "tips": 500,
+                "tags": tags,
+            },
+        )
+    )
+    ok(
+        client.post(
+            f"{base}/invoices/payments",
+            json={
+                "method": "ACH",
+                "amount": 5000,
+                "allocations": [{"invoice_id": invoice["id"], "amount": 4000}],
+            },
+        )
+    )
+    ok(
+        client.post(
+            f"{base}/invoices/customer-credits",
+            json={
+                "customer_external_id": "crm-77",
+                "line_items": [
+                    {
+                        "amount": 1500,
+                        "revenue_account_identifier": {
+                            "type": "StableName",
+                            "stable_name": "SALES",
+                        },
+                        "tags": tags,
+                    }
+                ],
+                "allocations": [{"invoice_id": invoice["id"], "amount": 1500}],
+                "metadata": {"source": "pos", "api_key": "k-not-to-keep"},
+                "tags": tags,
+            },
+        )
+    )
+    assert client.delete(f"{base}/invoices/customer-credits/{CREDIT.rsplit('/', 1)[1]}").is_success
+    ok(client.post(f"{base}/invoices/e0000000-0000-4000-8000-000000000005/void"))
+
+
 def test_recorded_layer_records_load_into_a_fresh_sandbox_and_fetch_back_equal(
-    layer_upstream: BackgroundServer, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     record = tmp_path / "recorded"
-    base = f"/v1/businesses/{BUSINESS}"
-    listed = [f"{base}/customers", f"{base}/vendors"]
-    for _ in range(2):  # the second run merges by id
-        app = create_proxy_app(Config(), layer_upstream.url, record=str(record))
-        with (
-            BackgroundServer(app, lifespan="on") as proxy,
-            httpx.Client(headers={"Authorization": TOKEN}) as client,
-        ):
-            for path in listed:
-                assert client.get(proxy.url + path).status_code == 200
-    customers = yaml.safe_load((record / "customers.yaml").read_text())
-    assert len(customers) == len({c["id"] for c in customers}) > 0
-    assert yaml.safe_load((record / "businesses.yaml").read_text()) == [
-        {"id": BUSINESS, "legal_name": f"Business {BUSINESS}"}
-    ]
-    fresh = create_app(Config(fixtures=record))
-    with BackgroundServer(fresh) as copy, httpx.Client(headers={"Authorization": TOKEN}) as client:
-        for path in (f"{base}/customers", f"{base}/vendors"):
-            original = client.get(layer_upstream.url + path).json()["data"]
-            assert client.get(copy.url + path).json()["data"] == original
-        for item in customers:
-            path = f"{base}/customers/{item['id']}"
-            assert (
-                client.get(copy.url + path).json() == client.get(layer_upstream.url + path).json()
+    businesses = (BUSINESS, OTHER_BUSINESS)
+    headers = {"Authorization": TOKEN}
+    with (
+        BackgroundServer(create_app(Config())) as upstream,
+        httpx.Client(headers=headers) as client,
+    ):
+        _make_layer_history(client, f"{upstream.url}/v1/businesses/{BUSINESS}")
+        sizes = []
+        for _ in range(2):  # the second run merges by id
+            app = create_proxy_app(Config(), upstream.url, record=str(record))
+            # A client of its own, closed before the server stops (an idle kept-alive
+            # connection makes the server wait for it).
+            with (
+                BackgroundServer(app, lifespan="on") as proxy,
+                httpx.Client(headers=headers) as via,
+            ):
+                # Dependants first: they wait for the records they name, then are written.
+                for business in businesses:
+                    for path in reversed(_LAYER_LISTS):
+                        answer = via.get(f"{proxy.url}/v1/businesses/{business}/{path}")
+                        assert answer.headers["x-sandbox-violations"].startswith("0;")
+            files = {f: yaml.safe_load((record / f).read_text()) for f in _LAYER_RECORDS}
+            sizes.append({f: len(records) for f, records in files.items()})
+            for records in files.values():
+                assert len({r["id"] for r in records}) == len(records)
+        assert sizes[0] == sizes[1]
+        for filename, path in _LAYER_RECORDS.items():  # every record listed was recorded
+            query = {"include_deleted": "true"} if "credits" in path else {}
+            expected = sum(
+                len(
+                    client.get(f"{upstream.url}/v1/businesses/{b}/{path}", params=query).json()[
+                        "data"
+                    ]
+                )
+                for b in businesses
             )
+            assert sizes[0][filename] == expected, filename
+        text = "".join(p.read_text() for p in record.iterdir())
+        assert "k-not-to-keep" not in text and "outstanding_balance" not in text
+        fresh = create_app(Config(fixtures=record))
+        with BackgroundServer(fresh) as copy, httpx.Client(headers=headers) as loaded:
+            for business in businesses:
+                for path in _LAYER_LISTS:
+                    url = f"/v1/businesses/{business}/{path}"
+                    want, got = client.get(upstream.url + url), loaded.get(copy.url + url)
+                    assert _as_recorded(got.json()) == _as_recorded(want.json()), path
+            for filename, path in _LAYER_RECORDS.items():
+                for item in files[filename]:
+                    url = f"/v1/businesses/{item['business_id']}/{path}/{item['id']}"
+                    want, got = client.get(upstream.url + url), loaded.get(copy.url + url)
+                    assert _as_recorded(got.json()) == _as_recorded(want.json()), url
 
 
 def test_recorded_resources_of_any_document_load_back_without_secrets(
@@ -475,3 +630,64 @@ def test_recorded_resources_of_any_document_load_back_without_secrets(
         loaded = httpx.get(f"{copy.url}/pets").json()
         assert loaded == [{k: v for k, v in pet.items() if k != "password"} for pet in original]
         assert httpx.get(f"{copy.url}/pets/{original[0]['id']}").status_code == 200
+
+
+def test_the_proxy_command_in_a_subprocess_and_drift_against_it(
+    layer_upstream: BackgroundServer,
+) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "proxy", layer_upstream.url, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/_sandbox/journal", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        # Off-contract on purpose: forwarded, and the upstream's own 400 comes back.
+        answer = httpx.get(f"{base}{CUSTOMER_CREDITS}?limit=many", headers={"Authorization": TOKEN})
+        direct = httpx.get(
+            f"{layer_upstream.url}{CUSTOMER_CREDITS}?limit=many", headers={"Authorization": TOKEN}
+        )
+        assert (answer.status_code, answer.content) == (400, direct.content)
+        count, request, response, entry = answer.headers["x-sandbox-violations"].split("; ")
+        assert (count, request, response) == ("1", "request=1", "response=0")
+        (logged,) = [
+            e
+            for e in httpx.get(f"{base}/_sandbox/journal").json()["data"]
+            if f"entry={e['seq']}" == entry
+        ]
+        assert [(v["in"], v["pointer"]) for v in logged["violations"]] == [("request", "/limit")]
+        assert logged["proxy"]["forwarded"] is True
+        assert logged["proxy"]["request_headers"]["authorization"] == "[redacted]"
+        drift = subprocess.run(
+            [sys.executable, "-m", "mockserver", "drift", base],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert drift.returncode == 1, drift.stderr
+        assert (
+            "1x  request  business.invoices.customer-credits.get 400 query /limit [type]"
+            in drift.stdout
+        )
+        as_json = subprocess.run(
+            [sys.executable, "-m", "mockserver", "drift", base, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert as_json.returncode == 1
+        assert json.loads(as_json.stdout)["groups"][0]["count"] == 1
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert TOKEN.split()[1] not in err

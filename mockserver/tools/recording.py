@@ -1,17 +1,20 @@
 """``mockserver proxy --record DIR``: the records the upstream returned, as fixture files.
 
 For Layer's document, each record the upstream answered (a customer, an invoice, a credit, ...)
-is cut down to its fixture schema in ``openapi/sandbox.yaml`` and written to the fixture file of
-its collection (``customers.yaml``, ``invoices.yaml``, ...); ``businesses.yaml`` gains every
-business a record belongs to. For any other document, records of the inferred resources
-(``engine/resources.py``) go to ``resources.yaml``, keyed by resource and scope, which
-``mockserver serve --fixtures DIR`` loads.
+is turned back into its fixture shape (``layer/recorded.py``), cut down to its fixture schema in
+``openapi/sandbox.yaml`` and written to the fixture file of its collection (``customers.yaml``,
+``invoices.yaml``, ...); ``businesses.yaml`` gains every business a record belongs to.
+For any other document, records of the inferred resources (``engine/resources.py``) go to
+``resources.yaml``, keyed by resource and scope, which ``mockserver serve --fixtures DIR`` loads.
 
 Ids are kept; fields named like a secret (token, secret, password, api key) are left out. Every
 record is validated before it is written: a Layer record by loading the whole directory into a
 scratch store through the fixture rules (schema, references, business rules), a resource record
-against its schema. A record that does not pass is skipped and logged. Files already in ``DIR``
-are merged by id: a record seen again replaces the one kept, nothing is duplicated.
+against its schema. A Layer record that does not load yet (its invoice is not recorded) waits in
+memory and is tried again with every answer; a resource record that does not pass is skipped.
+Both are logged. Files already in ``DIR`` are merged by id: a record seen again replaces the
+one kept (a customer, vendor or account seen only embedded never replaces a full one), nothing
+is duplicated.
 """
 
 from __future__ import annotations
@@ -37,7 +40,14 @@ from ..engine.resources import (
 from ..engine.spec import Operation
 from ..engine.store import IdFactory, Store
 from ..errors import FixtureError
-from ..layer.fixtures import FIXTURE_FILES, RECORD_SCHEMAS, read_fixtures, seed_record
+from ..layer.fixtures import (
+    FIXTURE_FILES,
+    RECORD_SCHEMAS,
+    SEED_DEFAULTS,
+    read_fixtures,
+    seed_record,
+)
+from ..layer.recorded import chart_accounts, to_fixture
 
 if TYPE_CHECKING:
     from ..serving.app import Sandbox
@@ -50,6 +60,8 @@ _LAYER_COLLECTIONS = (
     ("bills/vendor-credits", "vendor_credits"),
     ("invoices/payments", "invoice_payments"),
     ("bills/bill-payments", "bill_payments"),
+    ("ledger/accounts", "ledger_accounts"),
+    ("ledger/chart", "ledger_accounts"),
     ("customers", "customers"),
     ("vendors", "vendors"),
     ("invoices", "invoices"),
@@ -99,6 +111,8 @@ class Recorder:
         self.schema_document = sandbox.control_spec.document
         self.actions: Mapping[str, Action] = sandbox.resources.actions
         self.skipped = 0
+        #: Records that did not load yet (fixture file, id) -> record; tried with every answer.
+        self.pending: dict[tuple[str, str], dict[str, Any]] = {}
 
     def observe(self, op: Operation, path: Mapping[str, str], status: int, body: Any) -> int:
         """Record what a checked 2xx answer to ``op`` holds; how many records were written."""
@@ -116,52 +130,95 @@ class Recorder:
         data = body.get("data") if isinstance(body, dict) else None
         if collection is None or business_id is None or data is None:
             return 0
-        items = data if isinstance(data, list) else [data]
-        schema = {"$ref": f"#/components/schemas/{RECORD_SCHEMAS[collection]}"}
-        records = [
-            {
-                **project(without_secrets(item), schema, self.schema_document),
-                "business_id": business_id,
-            }
-            for item in items
-            if isinstance(item, dict) and "id" in item
-        ]
+        if op.path.endswith("/ledger/chart"):
+            items = chart_accounts(data.get("accounts") if isinstance(data, dict) else None)
+        else:
+            items = data if isinstance(data, list) else [data]
+        records: list[tuple[str, dict[str, Any]]] = []
+        embedded: list[tuple[str, dict[str, Any]]] = []
+        for item in items:
+            if not isinstance(item, dict) or "id" not in item:
+                continue
+            record, inner = to_fixture(collection, without_secrets(item), business_id)
+            if record is None:
+                self.skipped += 1
+                log.warning("not recorded (%s): the answer is not in the expected shape", op.path)
+                continue
+            records.append((collection, record))
+            embedded += inner
         if not records:
             return 0
-        return self._write_layer(collection, business_id, records)
+        return self._write_layer(business_id, records, embedded)
 
-    def _write_layer(self, collection: str, business_id: str, new: list[dict[str, Any]]) -> int:
+    def _write_layer(
+        self,
+        business_id: str,
+        new: list[tuple[str, dict[str, Any]]],
+        embedded: list[tuple[str, dict[str, Any]]],
+    ) -> int:
         files = read_fixtures(self.directory)
+        before = {filename: list(records) for filename, records in files.items()}
         by_file = {c: f for f, (_, c) in FIXTURE_FILES.items()}
         businesses = files["businesses.yaml"]
         if not any(b.get("id") == business_id for b in businesses):
             businesses.append({"id": business_id, "legal_name": f"Business {business_id}"})
-        kept = files[by_file[collection]]
-        index = {r.get("id"): i for i, r in enumerate(kept) if isinstance(r, dict)}
-        for record in new:
+        indexes = {
+            filename: {r.get("id"): i for i, r in enumerate(records) if isinstance(r, dict)}
+            for filename, records in files.items()
+        }
+
+        def put(collection: str, record: dict[str, Any], *, partial: bool) -> None:
+            filename = by_file[collection]
+            kept, index = files[filename], indexes[filename]
+            record = project(record, _schema(collection), self.schema_document)
             if record["id"] in index:
+                old = kept[index[record["id"]]]
+                # An embedded copy never overrides what is known; a full answer replaces the
+                # record (a customer, vendor or account keeps fields the answer does not
+                # carry, such as a chart entry's times).
+                if partial:
+                    record = {**record, **old}
+                elif collection in _MERGED:
+                    record = {**old, **record}
                 kept[index[record["id"]]] = record
             else:
                 index[record["id"]] = len(kept)
-                kept.append(record)
+                kept.append({**SEED_DEFAULTS.get(collection, {}), **record})
+
+        for collection, record in embedded:
+            put(collection, record, partial=True)
+        for collection, record in new:
+            put(collection, record, partial=False)
+        for (filename, ident), record in list(self.pending.items()):
+            if ident not in indexes[filename]:
+                indexes[filename][ident] = len(files[filename])
+                files[filename].append(record)
+        files["ledger_accounts.yaml"] = _parents_first(files["ledger_accounts.yaml"])
         # Validated as `serve --fixtures` will load them: a scratch store, in load order.
         store = Store(ids=IdFactory(0))
         valid: dict[str, list[Any]] = {}
-        new_ids = {r["id"] for r in new}
+        new_ids = {(by_file[c], r["id"]) for c, r in new}
         written = 0
         for filename, (_, name) in FIXTURE_FILES.items():
             valid[filename] = []
             for record in files[filename]:
+                key = (filename, record.get("id") if isinstance(record, dict) else None)
                 try:
                     seed_record(store, name, record, self.schema_document)
                 except FixtureError as exc:
-                    self.skipped += 1
-                    log.warning("not recorded (%s): %s", filename, exc)
+                    # Kept in memory and tried again with every later answer: an invoice
+                    # seen before its customer is written once the customer is.
+                    if key not in self.pending:
+                        self.skipped += 1
+                        log.warning("not recorded yet (%s): %s", filename, exc)
+                    if isinstance(record, dict) and "id" in record:
+                        self.pending[key] = record  # type: ignore[index]
                     continue
+                self.pending.pop(key, None)  # type: ignore[arg-type]
                 valid[filename].append(record)
-                written += name == collection and record.get("id") in new_ids
+                written += key in new_ids
         for filename, records in valid.items():
-            if records or (self.directory / filename).exists():
+            if records != before[filename]:  # files an answer did not change stay as they are
                 _write_yaml(self.directory / filename, records, _header(filename))
         return written
 
@@ -224,14 +281,35 @@ class Recorder:
         return written
 
 
-def _ids_of_parties(item: dict[str, Any]) -> dict[str, Any]:
-    """A response names its counterparty as an object (``customer: {id, ...}``); a fixture by
-    id (``customer_id``)."""
-    out = dict(item)
-    for name in ("customer", "vendor"):
-        party = item.get(name)
-        if isinstance(party, dict) and "id" in party and f"{name}_id" not in out:
-            out[f"{name}_id"] = party["id"]
+#: Collections whose records also come in part (embedded in other answers, chart entries):
+#: a full answer is merged over what is kept rather than replacing it.
+_MERGED = ("customers", "vendors", "ledger_accounts")
+
+
+def _schema(collection: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{RECORD_SCHEMAS[collection]}"}
+
+
+def _parents_first(accounts: list[Any]) -> list[Any]:
+    """Ledger accounts reordered so that each parent comes before its sub-accounts (a fixture
+    account nests only under an earlier one); otherwise in the order kept."""
+    ids = {a.get("id") for a in accounts if isinstance(a, dict)}
+    placed: set[Any] = set()
+    out: list[Any] = []
+    waiting = list(accounts)
+    while waiting:
+        rest = []
+        for account in waiting:
+            parent = account.get("parent_id") if isinstance(account, dict) else None
+            if parent is None or parent in placed or parent not in ids:
+                out.append(account)
+                placed.add(account.get("id") if isinstance(account, dict) else None)
+            else:
+                rest.append(account)
+        if len(rest) == len(waiting):  # a cycle: left as it is, loading will say why
+            out += rest
+            break
+        waiting = rest
     return out
 
 
@@ -262,9 +340,12 @@ def _header(filename: str) -> str:
     )
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
+
+
 def _write_yaml(path: Path, data: Any, header: str = "") -> None:
     """Atomically: a temporary file beside ``path``, then ``os.replace``."""
-    text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    text = header + yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
