@@ -6,7 +6,11 @@ The engine supports an explicit allow-list of schema keywords and formats; anyth
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
+import sys
+import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -88,11 +92,41 @@ def parse_date_time(value: str) -> datetime | None:
     return moment
 
 
+def import_jsonschema() -> Any:
+    """The ``jsonschema`` module, imported without compiling a grammar nobody may use.
+
+    jsonschema's import loads ``rfc3987_syntax`` when installed (its ``iri`` formats), which
+    compiles a Lark grammar for 1.8 s: most of the start-up on a document with one example
+    that breaks its schema. A stand-in defers that to the first ``iri`` check; the sandbox's
+    own checks use no such format, and anyone else's get the real function on first call.
+    """
+    if (
+        "jsonschema" not in sys.modules
+        and "rfc3987_syntax" not in sys.modules
+        and importlib.util.find_spec("rfc3987_syntax") is not None
+    ):
+        stand_in = types.ModuleType("rfc3987_syntax")
+
+        def is_valid_syntax(rule: str, value: str) -> bool:
+            real = importlib.import_module("rfc3987_syntax")
+            return bool(real.is_valid_syntax(rule, value))
+
+        stand_in.is_valid_syntax = is_valid_syntax  # type: ignore[attr-defined]
+        sys.modules["rfc3987_syntax"] = stand_in
+        try:
+            import jsonschema
+        finally:
+            del sys.modules["rfc3987_syntax"]  # the next import gets the real module
+    import jsonschema
+
+    return jsonschema
+
+
 @cache
 def _format_checker() -> jsonschema.FormatChecker:
     # jsonschema is imported on the first invalid instance only: it is the slow, detailed path,
     # and importing it costs start-up time.
-    import jsonschema
+    jsonschema = import_jsonschema()
 
     checker = jsonschema.FormatChecker(formats=())
     checker.checks("uuid")(_check_uuid)
@@ -350,8 +384,7 @@ class Validator:
     def detailed(self) -> jsonschema.Draft202012Validator:
         """The jsonschema validator behind ``violations`` (compiled on first use)."""
         if self._detailed is None:
-            import jsonschema
-
+            jsonschema = import_jsonschema()
             self._detailed = jsonschema.Draft202012Validator(
                 self.schema, format_checker=_format_checker()
             )
