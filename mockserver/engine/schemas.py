@@ -92,8 +92,8 @@ def parse_date_time(value: str) -> datetime | None:
     return moment
 
 
-def import_jsonschema() -> Any:
-    """The ``jsonschema`` module, imported without compiling a grammar nobody may use.
+def import_jsonschema() -> None:
+    """Import ``jsonschema`` without compiling a grammar nobody may use.
 
     jsonschema's import loads ``rfc3987_syntax`` when installed (its ``iri`` formats), which
     compiles a Lark grammar for 1.8 s: most of the start-up on a document with one example
@@ -114,19 +114,17 @@ def import_jsonschema() -> Any:
         stand_in.is_valid_syntax = is_valid_syntax  # type: ignore[attr-defined]
         sys.modules["rfc3987_syntax"] = stand_in
         try:
-            import jsonschema
+            import jsonschema  # noqa: F401  (imported for its side effect here)
         finally:
             del sys.modules["rfc3987_syntax"]  # the next import gets the real module
-    import jsonschema
-
-    return jsonschema
 
 
 @cache
 def _format_checker() -> jsonschema.FormatChecker:
     # jsonschema is imported on the first invalid instance only: it is the slow, detailed path,
     # and importing it costs start-up time.
-    jsonschema = import_jsonschema()
+    import_jsonschema()
+    import jsonschema
 
     checker = jsonschema.FormatChecker(formats=())
     checker.checks("uuid")(_check_uuid)
@@ -384,7 +382,9 @@ class Validator:
     def detailed(self) -> jsonschema.Draft202012Validator:
         """The jsonschema validator behind ``violations`` (compiled on first use)."""
         if self._detailed is None:
-            jsonschema = import_jsonschema()
+            import_jsonschema()
+            import jsonschema
+
             self._detailed = jsonschema.Draft202012Validator(
                 self.schema, format_checker=_format_checker()
             )
