@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from ..engine import cache
 from ..engine.schemas import (
     ANNOTATION_KEYWORDS,
     SUPPORTED_KEYWORDS,
@@ -43,6 +46,31 @@ class Finding:
 def lint_document(document: Mapping[str, Any]) -> list[Finding]:
     """Every finding in ``document``, in document order."""
     return list(_Linter(document).run())
+
+
+def document_errors(document: Mapping[str, Any]) -> list[str]:
+    """The error findings of ``document`` as text, as start-up reports them.
+
+    Linting checks every example against its schema: on a document of hundreds of operations
+    that is most of a cold start. The result is kept in the on-disk cache (engine/cache.py)
+    under the document's content, so a second start with the same document reads it back.
+    """
+    try:
+        name: str | None = cache.key("lint", orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # a value JSON cannot hold: lint it every time
+        name = None
+    hit = cache.load(name) if name else None
+    if hit is not None:
+        try:
+            found = orjson.loads(hit)
+        except orjson.JSONDecodeError:
+            found = None
+        if isinstance(found, list) and all(isinstance(e, str) for e in found):
+            return found
+    errors = [str(f) for f in lint_document(document) if f.severity == "error"]
+    if name:
+        cache.store(name, orjson.dumps(errors))
+    return errors
 
 
 #: What a directory given to ``mockserver lint`` is searched for.
