@@ -1,4 +1,4 @@
-"""Start-up remembers a document's lint findings on disk, keyed by the document's content."""
+"""Start-up remembers a document's compiled form and lint findings on disk, keyed by content."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mockserver import Config, create_app
+from mockserver.engine.spec import load_spec
 
 DOCUMENT = {
     "openapi": "3.0.3",
@@ -97,3 +98,44 @@ def test_an_unreadable_entry_is_recomputed_and_off_writes_nothing(
     monkeypatch.setenv("XDG_CACHE_HOME", str(off))
     assert _warnings(caplog, spec) == first
     assert not off.exists()
+
+
+def test_a_document_is_compiled_once_per_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(cache))
+    spec = _write(tmp_path, DOCUMENT)
+    first = load_spec(spec, strict=False)
+    (entry,) = cache.glob("spec-lenient-*")
+    written = entry.stat().st_mtime_ns
+    again = load_spec(spec, strict=False)
+    assert again is not first and [op.operation_id for op in again.operations] == ["getThing"]
+    assert again.document == first.document and entry.stat().st_mtime_ns == written
+
+    entry.write_bytes(b"not a pickle")  # damaged: compiled again and rewritten
+    assert load_spec(spec, strict=False).document == first.document
+    assert entry.read_bytes() != b"not a pickle"
+
+    changed = json.loads(json.dumps(DOCUMENT))
+    changed["paths"]["/others/{id}"] = changed["paths"].pop("/things/{id}")
+    changed["paths"]["/others/{id}"]["get"]["operationId"] = "getOther"
+    _write(tmp_path, changed)
+    assert [op.operation_id for op in load_spec(spec, strict=False).operations] == ["getOther"]
+    assert not list(cache.glob("spec-strict-*"))
+    load_spec(spec, strict=True)  # strict and lenient compile apart (findings differ)
+    assert len(list(cache.glob("spec-strict-*"))) == 1
+
+
+def test_a_document_over_several_files_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(cache))
+    (tmp_path / "thing.json").write_text(json.dumps({"type": "object"}))
+    split = json.loads(json.dumps(DOCUMENT))
+    media = split["paths"]["/things/{id}"]["get"]["responses"]["200"]["content"]
+    media["application/json"] = {"schema": {"$ref": "thing.json"}}
+    spec = _write(tmp_path, split)
+    assert load_spec(spec).operations[0].operation_id == "getThing"
+    assert not list(cache.glob("spec-*"))  # thing.json may change while doc.json does not

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import SpecError
+from . import cache
 from .document import load_yaml, read_document
 from .schemas import Findings, Validator, _escape, to_json_schema
 
@@ -212,9 +214,37 @@ def resolve_pointer(document: Mapping[str, Any], ref: str, where: str) -> tuple[
     return node, ref[1:]
 
 
+#: A ``$ref`` whose value does not start with ``#``: the document spans several files.
+_EXTERNAL_REF = re.compile(rb"""\$ref['"]?\s*:\s*['"]?[^'"#\s]""")
+
+
 def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
-    """Read and compile an OpenAPI 3.0/3.1 document (several files joined by ``$ref``)."""
-    return compile_spec(read_document(path), source=str(path), strict=strict)
+    """Read and compile an OpenAPI 3.0/3.1 document (several files joined by ``$ref``).
+
+    A document in one file is compiled once per content: the compiled form is kept in the
+    on-disk cache (engine/cache.py) under the file's bytes, and a later start with the same
+    bytes unpickles it instead of parsing and compiling again.
+    """
+    name = None
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        raw = b""  # read_document says what is wrong
+    if raw and _EXTERNAL_REF.search(raw) is None:
+        mode = "strict" if strict else "lenient"
+        name = cache.key(f"spec-{mode}", str(path).encode() + b"\0" + raw)
+        hit = cache.load(name)
+        if hit is not None:
+            try:
+                spec = pickle.loads(hit)
+            except Exception:  # a damaged or foreign entry: compile again
+                spec = None
+            if isinstance(spec, Spec):
+                return spec
+    spec = compile_spec(read_document(path), source=str(path), strict=strict)
+    if name is not None:
+        cache.store(name, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+    return spec
 
 
 def check_version(document: Mapping[str, Any], source: str) -> None:

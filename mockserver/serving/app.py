@@ -12,6 +12,7 @@ import logging
 import socket
 import struct
 from collections.abc import AsyncIterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -176,8 +177,16 @@ class Sandbox:
                 f"{config.control_spec}: the sandbox has no behaviour for control operation(s) "
                 f"{', '.join(missing)}"
             )
-        self.spec_json = orjson.dumps(self.spec.document)
-        self.control_spec_json = orjson.dumps(self.control_spec.document)
+
+    @cached_property
+    def spec_json(self) -> bytes:
+        """The served document as JSON, encoded on its first request (megabytes for a big one:
+        neither start-up time nor memory until asked for)."""
+        return orjson.dumps(self.spec.document)
+
+    @cached_property
+    def control_spec_json(self) -> bytes:
+        return orjson.dumps(self.control_spec.document)
 
     def add_fault(self, rule: Mapping[str, Any]) -> Scenario:
         """Add a scenario fault rule, checked as ``POST /_sandbox/faults`` checks it."""

@@ -143,6 +143,7 @@ class _Linter:
     def __init__(self, document: Mapping[str, Any]) -> None:
         self.document = document
         self._seen_schemas: set[str] = set()
+        self._validators: dict[int, Validator | None] = {}
 
     def run(self) -> Iterator[Finding]:
         version = str(self.document.get("openapi", ""))
@@ -167,17 +168,25 @@ class _Linter:
                 except SpecError:
                     yield Finding(f"{pointer}/$ref", f"$ref {ref!r} does not resolve")
             for key, value in node.items():
-                here = f"{pointer}/{escape(str(key))}"
-                if not isinstance(key, str) and not (statuses and type(key) is int):
-                    yield Finding(
-                        here,
-                        f"the key {key!r} is not a string: YAML reads unquoted Null, ~, true, "
-                        "yes, on, 1.5 and the like as other types; quote the name",
-                    )
+                # Only containers can hold a $ref or a key: the pointer is built for those (and
+                # for a bad key) only; this walk visits every node of the document.
+                if isinstance(key, str):
+                    if not isinstance(value, (dict, list)):
+                        continue
+                    here = f"{pointer}/{escape(key)}"
+                else:
+                    here = f"{pointer}/{escape(str(key))}"
+                    if not (statuses and type(key) is int):
+                        yield Finding(
+                            here,
+                            f"the key {key!r} is not a string: YAML reads unquoted Null, ~, "
+                            "true, yes, on, 1.5 and the like as other types; quote the name",
+                        )
                 yield from self._refs(value, here, key == "responses")
         elif isinstance(node, list):
             for i, value in enumerate(node):
-                yield from self._refs(value, f"{pointer}/{i}")
+                if isinstance(value, (dict, list)):
+                    yield from self._refs(value, f"{pointer}/{i}")
 
     def _deref(self, node: Any, pointer: str) -> tuple[Any, str]:
         seen = set()
@@ -320,9 +329,17 @@ class _Linter:
                 )
 
     def _example(self, value: Any, schema: Any, pointer: str) -> Iterator[Finding]:
-        try:
-            validator = Validator(to_json_schema(schema, pointer, self._resolve))
-        except SpecError:
+        # Several examples often share one schema: it is converted once (the document, which
+        # holds every schema, outlives the linter, so ids are not reused meanwhile).
+        if id(schema) in self._validators:
+            validator = self._validators[id(schema)]
+        else:
+            try:
+                validator = Validator(to_json_schema(schema, pointer, self._resolve))
+            except SpecError:
+                validator = None
+            self._validators[id(schema)] = validator
+        if validator is None:
             return  # the schema itself is reported where it is defined
         for violation in validator.violations(value):
             yield Finding(
