@@ -245,7 +245,7 @@ def _lua_string(value: str | bytes) -> str:
     return (
         '"'
         + "".join(
-            c if c.isalnum() or c in " -_/.,:;?=&{}[]()+*@!#$^~" else f"\\{ord(c)}" for c in text
+            c if c.isalnum() or c in " -_/.,:;?=&{}[]()+*@!#$^~" else f"\\{ord(c):03d}" for c in text
         )
         + '"'
     )

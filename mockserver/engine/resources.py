@@ -291,6 +291,10 @@ class Resources:
         self.actions = dict(actions)
         self.seed = seed
         self._counters: dict[str, int] = {}
+        # The highest integer each id field holds in ``_highest_of`` (the store's resources
+        # when last scanned): a reset or restore replaces that mapping, and a new scan follows.
+        self._highest_of: object = None
+        self._highest: dict[str, int] = {}
 
     def behaviours(self) -> dict[str, Behaviour]:
         handlers = {
@@ -446,13 +450,9 @@ class Resources:
 
     def _new_id(self, resource: Resource) -> Any:
         if resource.id_type == "integer":
-            taken = self._counters.get(resource.name, 0)
-            for records in self.store.resources.values():
-                for record in records.values():
-                    value = record.get(resource.id_field)
-                    if isinstance(value, int) and not isinstance(value, bool):
-                        taken = max(taken, value)
+            taken = max(self._counters.get(resource.name, 0), self._highest_id(resource.id_field))
             self._counters[resource.name] = taken + 1
+            self._note_id(resource.id_field, taken + 1)
             return taken + 1
         schema = resource.id_schema if isinstance(resource.id_schema, dict) else {}
         if resource.id_format != "uuid" and set(schema) & {"pattern", "maxLength", "enum"}:
@@ -463,7 +463,32 @@ class Resources:
                 pass
         return self.store.ids.new()
 
+    def _highest_id(self, field: str) -> int:
+        """The highest integer ``field`` of any stored record: one scan of the store after each
+        reset or restore, then kept up to date by ``_note_id`` (a create stays O(1))."""
+        if self._highest_of is not self.store.resources:
+            self._highest_of, self._highest = self.store.resources, {}
+        if field not in self._highest:
+            taken = 0
+            for records in self.store.resources.values():
+                for record in records.values():
+                    value = record.get(field)
+                    if isinstance(value, int) and not isinstance(value, bool):
+                        taken = max(taken, value)
+            self._highest[field] = taken
+        return self._highest[field]
+
+    def _note_id(self, field: str, value: Any) -> None:
+        if (
+            self._highest_of is self.store.resources
+            and field in self._highest
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+        ):
+            self._highest[field] = max(self._highest[field], value)
+
     def _touch(self, resource: Resource, record: Record, *, created: bool) -> None:
+        self._note_id(resource.id_field, record.get(resource.id_field))
         properties = _properties(resource.record_schema)
         for name in properties:
             if (created and name in _CREATED) or name in _UPDATED:
