@@ -240,12 +240,16 @@ end
 """
 
 
+_LUA_PLAIN = " -_/.,:;?=&{}[]()+*@!#$^~"
+
+
 def _lua_string(value: str | bytes) -> str:
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     return (
         '"'
         + "".join(
-            c if c.isalnum() or c in " -_/.,:;?=&{}[]()+*@!#$^~" else f"\\{ord(c):03d}" for c in text
+            c if c.isalnum() or c in _LUA_PLAIN else f"\\{ord(c):03d}"  # 3 digits: "\\0341"
+            for c in text
         )
         + '"'
     )

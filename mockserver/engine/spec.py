@@ -334,6 +334,7 @@ class _Compiler:
         self.openapi30 = str(document.get("openapi", "3.0")).startswith("3.0")
         self.schemes = (document.get("components") or {}).get("securitySchemes") or {}
         self._schemes: dict[str, SecurityScheme | None] = {}
+        self._shared: dict[str, Validator] = {}  # bare $ref -> its validator
 
     def deref(self, node: Any, pointer: str) -> tuple[Any, str]:
         seen = set()
@@ -349,9 +350,17 @@ class _Compiler:
         def resolve(ref: str, where: str) -> tuple[Any, str]:
             return resolve_pointer(self.document, ref, where)
 
-        return Validator(
+        # A bare {"$ref": ...} (most media types of a big document) converts to the same
+        # schema wherever it is used: one Validator for all, not one inlined copy each.
+        ref = schema.get("$ref") if isinstance(schema, dict) and len(schema) == 1 else None
+        if isinstance(ref, str) and ref in self._shared:
+            return self._shared[ref]
+        validator = Validator(
             to_json_schema(schema, pointer, resolve, self.findings, openapi30=self.openapi30)
         )
+        if isinstance(ref, str):
+            self._shared[ref] = validator
+        return validator
 
     def operation(
         self,
