@@ -309,12 +309,20 @@ def _def_key(ref: str, taken: Mapping[str, Any]) -> str:
     return key
 
 
+#: ``[type, "null"]`` lists, one per type, shared by every nullable schema (never mutated):
+#: a big document has tens of thousands of nullable properties.
+_NULLABLE: dict[str, list[str]] = {}
+
+
 def _allow_null(schema: dict[str, Any]) -> dict[str, Any]:
     if "enum" in schema and None not in schema["enum"]:
         schema = {**schema, "enum": [*schema["enum"], None]}
     kind = schema.get("type")
     if isinstance(kind, str):
-        return {**schema, "type": [kind, "null"]}
+        types = _NULLABLE.get(kind)
+        if types is None:
+            types = _NULLABLE[kind] = [kind, "null"]
+        return {**schema, "type": types}
     if kind is None:
         return {"anyOf": [{"type": "null"}, schema]}
     return schema
