@@ -27,6 +27,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import timeit
 from pathlib import Path
 
 from mockserver import Config
@@ -154,6 +155,47 @@ def direct(n: int, profile: bool) -> dict[str, float]:
     return out
 
 
+def throughput(seconds: float = 3.0) -> dict[str, dict[str, float]]:
+    """Requests per second through the harness's client (one thread, sequential), both modes:
+    what a test suite's own requests see. ``reset_ms``: ``store.reset()`` alone."""
+    out: dict[str, dict[str, float]] = {}
+    credits = "/v1/businesses/b0000000-0000-4000-8000-000000000001/invoices/customer-credits"
+    body = {
+        "customer_external_id": "cust-001",
+        "memo": "bench credit",
+        "line_items": [
+            {
+                "amount": 2500,
+                "revenue_account_identifier": {"type": "StableName", "stable_name": "SALES"},
+            }
+        ],
+    }
+    for mode in ("inprocess", "socket"):
+        with SandboxHarness(Config(), mode=mode) as harness:
+            handle = harness.begin_test()
+            client = handle.client()
+            rates: dict[str, float] = {}
+            fetched = f"{credits}/cc000000-0000-4000-8000-000000000001"
+            for name, method, path, payload in (
+                ("fetch", "GET", fetched, None),
+                ("create", "POST", credits, body),
+            ):
+                for _ in range(100):
+                    client.request(method, path, json=payload)
+                count, started = 0, time.perf_counter()
+                while time.perf_counter() - started < seconds:
+                    client.request(method, path, json=payload)
+                    count += 1
+                rates[name] = count / (time.perf_counter() - started)
+            client.close()
+            harness.end_test(handle)
+            store = harness.sandbox.store
+            best = min(timeit.repeat(store.reset, number=1000, repeat=5)) / 1000
+            rates["reset_ms"] = best * 1000
+            out[mode] = rates
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=1000, help="tests per pytest run")
@@ -161,6 +203,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the fixture's work")
     args = parser.parse_args()
 
+    rates = throughput()
+    print("requests through the harness's client (sequential, one thread), req/s:")
+    for mode, figures in rates.items():
+        print(
+            f"  {mode:<10} fetch {figures['fetch']:7.0f}  create {figures['create']:7.0f}  "
+            f"store.reset() {figures['reset_ms']:.3f} ms (< 0.3 ms)"
+        )
     own = direct(args.tests, args.profile)
     runs = end_to_end(args.tests, args.repeat)
     print(f"layer_sandbox per-test overhead, {args.tests} tests, best of {args.repeat} runs")

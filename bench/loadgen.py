@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 AUTH = {"Authorization": "Bearer bench-token"}
+#: ``taskset -c`` CPUs for wrk (run.py --pin), so that it never shares the server's core.
+PIN_LOAD: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Result:
     errors: int = 0
     #: Answers whose status was not the expected one.
     unexpected: int = 0
+    max_ms: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -193,8 +196,9 @@ def _read_response(sock: socket.socket, buffer: bytes) -> tuple[int, bytes]:
 _LUA_DONE = r"""
 function done(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("P50 %f\nP99 %f\nTOTAL %d %f %d %d\n", latency:percentile(50),
-    latency:percentile(99), summary.requests, summary.duration,
+  io.write(string.format("P50 %f\nP99 %f\nMAX %f\nTOTAL %d %f %d %d\n",
+    latency:percentile(50), latency:percentile(99), latency.max, summary.requests,
+    summary.duration,
     e.connect + e.read + e.write + e.timeout, e.status))
 end
 """
@@ -236,12 +240,16 @@ end
 """
 
 
+_LUA_PLAIN = " -_/.,:;?=&{}[]()+*@!#$^~"
+
+
 def _lua_string(value: str | bytes) -> str:
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     return (
         '"'
         + "".join(
-            c if c.isalnum() or c in " -_/.,:;?=&{}[]()+*@!#$^~" else f"\\{ord(c)}" for c in text
+            c if c.isalnum() or c in _LUA_PLAIN else f"\\{ord(c):03d}"  # 3 digits: "\\0341"
+            for c in text
         )
         + '"'
     )
@@ -280,8 +288,9 @@ def _run_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script + _LUA_DONE)
     try:
+        pin = ["taskset", "-c", PIN_LOAD] if PIN_LOAD and shutil.which("taskset") else []
         out = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+            [*pin, "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
              "--timeout", "10s", "-s", f.name, f"http://{host}:{port}"],
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         ).stdout  # fmt: skip
@@ -289,13 +298,14 @@ def _run_wrk(
         os.unlink(f.name)
     p50 = float(_field(out, "P50")[0]) / 1000
     p99 = float(_field(out, "P99")[0]) / 1000
+    most = float(_field(out, "MAX")[0]) / 1000
     total, micros, errors, not_ok = _field(out, "TOTAL")
     ok = int(total) - int(not_ok)
     statuses = {"2xx/3xx": ok, "other": int(not_ok)}
     # Without a response() callback wrk only tells 2xx/3xx from the rest.
     unexpected = 0 if expected is None else int(not_ok) if expected < 400 else ok
     return Result(
-        "wrk", int(total), float(micros) / 1e6, p50, p99, statuses, int(errors), unexpected
+        "wrk", int(total), float(micros) / 1e6, p50, p99, statuses, int(errors), unexpected, most
     )
 
 
@@ -314,5 +324,12 @@ def _result(
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return Result(
-        tool, len(ordered), seconds, statistics.median(ordered) * 1e3, p99 * 1e3, statuses, errors
+        tool,
+        len(ordered),
+        seconds,
+        statistics.median(ordered) * 1e3,
+        p99 * 1e3,
+        statuses,
+        errors,
+        max_ms=ordered[-1] * 1e3,
     )

@@ -36,6 +36,20 @@ SERVER_ENV = {
 }
 
 
+#: CPU pinning (``taskset -c``) of the servers started from now on; run.py sets it with --pin
+#: (and loadgen.PIN_LOAD for the load generator) so that the two never share a core.
+PIN_SERVER: str | None = None
+PRISM_DIR = ROOT / "bench" / ".prism"  # npm's --prefix for Prism: not committed (.gitignore)
+PRISM_PACKAGE = "@stoplight/prism-cli@5"
+
+
+def pinned(argv: Sequence[str], cpus: str | None) -> list[str]:
+    """``argv`` run on ``cpus`` (``taskset -c``) when given and taskset exists."""
+    if cpus and shutil.which("taskset"):
+        return ["taskset", "-c", cpus, *argv]
+    return list(argv)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -47,21 +61,30 @@ class Server:
 
     running: ClassVar[list[Server]] = []  # stopped at exit, whatever happens
 
-    def __init__(self, argv: Sequence[str], port: int, probe: str = FETCHED, timeout: float = 120):
+    def __init__(
+        self,
+        argv: Sequence[str],
+        port: int,
+        probe: str = FETCHED,
+        timeout: float = 120,
+        expect: int | None = 200,
+        env: dict[str, str] | None = None,
+    ):
+        """``expect``: the probe's status that means ready (None: any HTTP answer)."""
         self.port = port
         # A file, not a pipe: a full pipe would stall the server. Closed in stop().
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            list(argv),
+            pinned(argv, PIN_SERVER),
             cwd=ROOT,
-            env=SERVER_ENV,
+            env={**SERVER_ENV, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=self.log,
             start_new_session=True,
         )
         Server.running.append(self)
-        while not _answers(port, probe):
+        while not _answers(port, probe, expect):
             if self.process.poll() is not None:
                 self.log.seek(0)
                 raise RuntimeError(f"{argv[0]} exited: {self.log.read().decode()[-2000:]}")
@@ -104,31 +127,43 @@ def _stop_servers() -> None:
         server.stop()
 
 
-def _answers(port: int, path: str) -> bool:
+def _answers(port: int, path: str, expect: int | None = 200) -> bool:
     try:
         conn = http.client.HTTPConnection(HOST, port, timeout=2)
         conn.request("GET", path, headers=AUTH)
-        ok = conn.getresponse().status == 200
+        status = conn.getresponse().status
+        ok = expect is None or status == expect
         conn.close()
         return ok
     except OSError:
         return False
 
 
-def startup(argv: Callable[[int], list[str]], times: int) -> float:
-    """Median seconds from process start to the first 200 answer (after one untimed start)."""
+def startup(
+    argv: Callable[[int], list[str]],
+    times: int,
+    probe: str = FETCHED,
+    expect: int | None = 200,
+    env: Callable[[int], dict[str, str]] | None = None,
+    untimed: int = 1,
+) -> float:
+    """Median seconds from process start to the first answer (after ``untimed`` starts).
+
+    ``env(i)``: extra environment of start ``i`` (0 is the first, untimed or not).
+    """
     seconds = []
-    for _ in range(times + 1):
+    for i in range(times + untimed):
         port = free_port()
-        server = Server(argv(port), port)
+        server = Server(argv(port), port, probe, expect=expect, env=env(i) if env else None)
         seconds.append(server.ready)
         server.stop()
-    return statistics.median(seconds[1:])
+    return statistics.median(seconds[untimed:])
 
 
-def sandbox_argv(port: int) -> list[str]:
-    """``mockserver serve`` exactly as a user starts it."""
-    return [sys.executable, "-m", "mockserver", "serve", "--port", str(port)]
+def sandbox_argv(port: int, spec: Path | str | None = None) -> list[str]:
+    """``mockserver serve`` exactly as a user starts it (``spec``: ``--spec``)."""
+    argv = [sys.executable, "-m", "mockserver", "serve", "--port", str(port)]
+    return argv + (["--spec", str(spec)] if spec else [])
 
 
 def seed_argv(port: int, credits: int) -> list[str]:
@@ -140,23 +175,37 @@ def ceiling_argv(port: int, body_file: str) -> list[str]:
     return [sys.executable, "bench/ceiling.py", "--port", str(port), "--body-file", body_file]
 
 
-def find_prism() -> str | None:
-    """Prism's CLI: ``$PRISM``, /tmp/prism (``npm install --prefix /tmp/prism``), or the PATH."""
+def find_prism(install: bool = True) -> str | None:
+    """Prism's CLI: ``$PRISM``, bench/.prism, /tmp/prism or the PATH; else, with ``install``
+    and npm present, installed into bench/.prism now (said on stdout)."""
     if not shutil.which("node"):
+        print("Prism: no Node.js here, so no comparison", flush=True)
         return None
+    local = PRISM_DIR / "node_modules" / ".bin" / "prism"
     for candidate in (
         os.environ.get("PRISM"),
+        str(local),
         "/tmp/prism/node_modules/.bin/prism",
         shutil.which("prism"),
     ):
         if candidate and Path(candidate).exists():
             return candidate
+    if install and shutil.which("npm"):
+        print(f"Prism: installing {PRISM_PACKAGE} into {PRISM_DIR} (npm) ...", flush=True)
+        subprocess.run(
+            ["npm", "install", "--silent", "--prefix", str(PRISM_DIR), PRISM_PACKAGE],
+            check=False,
+            timeout=600,
+        )
+        if local.exists():
+            return str(local)
+    print("Prism: not found and not installed, so no comparison", flush=True)
     return None
 
 
-def prism_argv(prism: str, port: int) -> list[str]:
+def prism_argv(prism: str, port: int, spec: Path | str = SPEC) -> list[str]:
     """Prism's mock server on the same document, logging off (its fastest setting)."""
-    return [prism, "mock", str(SPEC), "--port", str(port), "--host", HOST, "-v", "silent"]
+    return [prism, "mock", str(spec), "--port", str(port), "--host", HOST, "-v", "silent"]
 
 
 def prism_version(prism: str) -> str:
@@ -167,12 +216,15 @@ def prism_version(prism: str) -> str:
 class Client:
     """One keep-alive connection for set-up calls (seeding, paging), reconnecting when idle."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
         self.port = port
+        self.headers = headers or AUTH
         self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
 
     def call(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
-        headers = JSON_HEADERS if body is not None else AUTH
+        headers = self.headers
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json"}
         data = None if body is None else json.dumps(body).encode()
         for attempt in (1, 2):
             try:

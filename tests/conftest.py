@@ -1,8 +1,12 @@
 """Shared fixtures: one sandbox app for the session, reset before every test that uses it."""
 
+import atexit
 import base64
 import functools
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +21,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mockserver import Config, Sandbox, create_app
+
+# Start-up's on-disk cache (engine/cache.py) in a directory of the run's own, not the user's.
+if "MOCKSERVER_CACHE_DIR" not in os.environ:
+    os.environ["MOCKSERVER_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="mockserver-cache-")
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 BUSINESS = "b0000000-0000-4000-8000-000000000001"
 OTHER_BUSINESS = "b0000000-0000-4000-8000-000000000002"

@@ -284,3 +284,19 @@ def test_the_plugin_serves_another_apis_document(pytester: pytest.Pytester) -> N
         f"--layer-sandbox-spec={SPLIT}", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=2)
+
+
+@needs_specs
+def test_integer_ids_follow_the_highest_stored_one_across_restores() -> None:
+    c = client(SPECS / "swagger-petstore-v3.yaml", Authorization="Bearer t")
+    pet = {"name": "Rex", "photoUrls": ["x"]}
+    first = [c.post("/pet", json=pet).json()["id"] for _ in range(3)]
+    assert first == [first[0], first[0] + 1, first[0] + 2]
+    state = c.get("/_sandbox/snapshot").json()["data"]
+    (records,) = [r for r in state["resources"].values() if r]
+    high = next(iter(records.values()))
+    records["500"] = {**high, "id": 500}
+    assert c.post("/_sandbox/restore", json=state).status_code == 200
+    assert c.post("/pet", json=pet).json()["id"] == 501  # past a restored record's id
+    ids = {c.post("/pet", json=pet).json()["id"] for _ in range(50)}
+    assert len(ids) == 50 and min(ids) > 501  # never an id already held

@@ -453,12 +453,15 @@ _LAYER_RECORDS = {
 
 def _as_recorded(answer: Any, inside: str = "") -> Any:
     """An answer without what the README says recording does not keep: ids of line items,
-    allocations and tags, the ``updated_at`` of invoices and bills, and secrets."""
+    allocations and tags, tags' dimension ids, the ``updated_at`` of invoices and bills, and
+    secrets."""
     if isinstance(answer, list):
         return [_as_recorded(item, inside) for item in answer]
     if not isinstance(answer, dict):
         return answer
     derived = {"id"} if inside in ("line_items", "allocations", "transaction_tags") else set()
+    if inside == "transaction_tags":  # tag dimensions are not recorded: their ids are the
+        derived |= {"dimension_id", "definition_id"}  # loading sandbox's own
     if answer.get("type") in ("Invoice", "Bill"):
         derived.add("updated_at")
     return {

@@ -6,8 +6,12 @@ The engine supports an explicit allow-list of schema keywords and formats; anyth
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import ipaddress
 import re
+import sys
+import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -91,10 +95,38 @@ def parse_date_time(value: str) -> datetime | None:
     return moment
 
 
+def import_jsonschema() -> None:
+    """Import ``jsonschema`` without compiling a grammar nobody may use.
+
+    jsonschema's import loads ``rfc3987_syntax`` when installed (its ``iri`` formats), which
+    compiles a Lark grammar for 1.8 s: most of the start-up on a document with one example
+    that breaks its schema. A stand-in defers that to the first ``iri`` check; the sandbox's
+    own checks use no such format, and anyone else's get the real function on first call.
+    """
+    if (
+        "jsonschema" not in sys.modules
+        and "rfc3987_syntax" not in sys.modules
+        and importlib.util.find_spec("rfc3987_syntax") is not None
+    ):
+        stand_in = types.ModuleType("rfc3987_syntax")
+
+        def is_valid_syntax(rule: str, value: str) -> bool:
+            real = importlib.import_module("rfc3987_syntax")
+            return bool(real.is_valid_syntax(rule, value))
+
+        stand_in.is_valid_syntax = is_valid_syntax  # type: ignore[attr-defined]
+        sys.modules["rfc3987_syntax"] = stand_in
+        try:
+            import jsonschema  # noqa: F401  (imported for its side effect here)
+        finally:
+            del sys.modules["rfc3987_syntax"]  # the next import gets the real module
+
+
 @cache
 def _format_checker() -> jsonschema.FormatChecker:
     # jsonschema is imported on the first invalid instance only: it is the slow, detailed path,
     # and importing it costs start-up time.
+    import_jsonschema()
     import jsonschema
 
     checker = jsonschema.FormatChecker(formats=())
@@ -362,12 +394,20 @@ def _def_key(ref: str, taken: Mapping[str, Any]) -> str:
     return key
 
 
+#: ``[type, "null"]`` lists, one per type, shared by every nullable schema (never mutated):
+#: a big document has tens of thousands of nullable properties.
+_NULLABLE: dict[str, list[str]] = {}
+
+
 def _allow_null(schema: dict[str, Any]) -> dict[str, Any]:
     if "enum" in schema and None not in schema["enum"]:
         schema = {**schema, "enum": [*schema["enum"], None]}
     kind = schema.get("type")
     if isinstance(kind, str):
-        return {**schema, "type": [kind, "null"]}
+        types = _NULLABLE.get(kind)
+        if types is None:
+            types = _NULLABLE[kind] = [kind, "null"]
+        return {**schema, "type": types}
     if kind is None:
         return {"anyOf": [{"type": "null"}, schema]}
     return schema
@@ -435,6 +475,7 @@ class Validator:
     def detailed(self) -> jsonschema.Draft202012Validator:
         """The jsonschema validator behind ``violations`` (compiled on first use)."""
         if self._detailed is None:
+            import_jsonschema()
             import jsonschema
 
             self._detailed = jsonschema.Draft202012Validator(

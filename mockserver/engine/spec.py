@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import SpecError
+from . import cache
 from .document import load_yaml, read_document
 from .schemas import Findings, Validator, _escape, to_json_schema
 
@@ -212,18 +214,45 @@ def resolve_pointer(document: Mapping[str, Any], ref: str, where: str) -> tuple[
     return node, ref[1:]
 
 
+#: A ``$ref`` whose value does not start with ``#``: the document spans several files.
+_EXTERNAL_REF = re.compile(rb"""\$ref['"]?\s*:\s*['"]?[^'"#\s]""")
+
+
 def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
-    """Read and compile an OpenAPI 3.0/3.1 document (several files joined by ``$ref``); any
-    document gets a ``SpecError``, not a crash."""
+    """Read and compile an OpenAPI 3.0/3.1 document (several files joined by ``$ref``).
+
+    A document in one file is compiled once per content: the compiled form is kept in the
+    on-disk cache (engine/cache.py) under the file's bytes, and a later start with the same
+    bytes unpickles it instead of parsing and compiling again.
+    """
+    name = None
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        raw = b""  # read_document says what is wrong
+    if raw and _EXTERNAL_REF.search(raw) is None:
+        mode = "strict" if strict else "lenient"
+        name = cache.key(f"spec-{mode}", str(path).encode() + b"\0" + raw)
+        hit = cache.load(name)
+        if hit is not None:
+            try:
+                spec = pickle.loads(hit)
+            except Exception:  # a damaged or foreign entry: compile again
+                spec = None
+            if isinstance(spec, Spec):
+                return spec
     document = read_document(path)
     try:
-        return compile_spec(document, source=str(path), strict=strict)
+        spec = compile_spec(document, source=str(path), strict=strict)
     except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
         # A value of the wrong JSON type where the compiler walks (e.g. `get: null`).
         raise SpecError(
             f"{path}: not a well-formed OpenAPI document ({type(exc).__name__}: {exc}); "
             f"`mockserver lint {path}` lists every problem with its JSON Pointer"
         ) from None
+    if name is not None:
+        cache.store(name, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+    return spec
 
 
 def check_version(document: Mapping[str, Any], source: str) -> None:
@@ -313,6 +342,7 @@ class _Compiler:
         self.openapi30 = str(document.get("openapi", "3.0")).startswith("3.0")
         self.schemes = (document.get("components") or {}).get("securitySchemes") or {}
         self._schemes: dict[str, SecurityScheme | None] = {}
+        self._shared: dict[str, Validator] = {}  # bare $ref -> its validator
 
     def deref(self, node: Any, pointer: str) -> tuple[Any, str]:
         seen = set()
@@ -328,9 +358,17 @@ class _Compiler:
         def resolve(ref: str, where: str) -> tuple[Any, str]:
             return resolve_pointer(self.document, ref, where)
 
-        return Validator(
+        # A bare {"$ref": ...} (most media types of a big document) converts to the same
+        # schema wherever it is used: one Validator for all, not one inlined copy each.
+        ref = schema.get("$ref") if isinstance(schema, dict) and len(schema) == 1 else None
+        if isinstance(ref, str) and ref in self._shared:
+            return self._shared[ref]
+        validator = Validator(
             to_json_schema(schema, pointer, resolve, self.findings, openapi30=self.openapi30)
         )
+        if isinstance(ref, str):
+            self._shared[ref] = validator
+        return validator
 
     def operation(
         self,

@@ -133,7 +133,18 @@ _SCALARS = frozenset({"string", "integer", "number", "boolean", "null"})
 
 
 def _simple(param: Parameter) -> bool:
-    """A scalar in the default style of its location: read without the style machinery."""
+    """A scalar in the default style of its location: read without the style machinery.
+
+    Asked for every parameter of every request: the answer is kept on the (frozen) parameter,
+    in its ``__dict__`` as ``cached_property`` keeps its values.
+    """
+    known: bool | None = param.__dict__.get("_simple")
+    if known is None:
+        known = param.__dict__["_simple"] = _is_simple(param)
+    return known
+
+
+def _is_simple(param: Parameter) -> bool:
     if param.media_type is not None or param.location == "cookie":
         return False
     if param.style != ("form" if param.location == "query" else "simple"):
@@ -146,7 +157,11 @@ def _simple(param: Parameter) -> bool:
 
 
 def _styled(op: Operation) -> bool:
-    return any(p.location == "query" and not _simple(p) for p in op.parameters)
+    known: bool | None = op.__dict__.get("_styled")
+    if known is None:
+        known = any(p.location == "query" and not _simple(p) for p in op.parameters)
+        op.__dict__["_styled"] = known
+    return known
 
 
 def _query_parameters(op: Operation) -> list[QueryParameter]:

@@ -13,6 +13,7 @@ import logging
 import socket
 import struct
 from collections.abc import AsyncIterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -68,7 +69,7 @@ from ..errors import (
 )
 from ..layer import control, counterparties, credits, documents, ledger, payments, tags
 from ..layer.fixtures import load_fixtures
-from ..tools.lint import lint_document
+from ..tools.lint import document_errors
 from . import browser, workers
 
 log = logging.getLogger("mockserver")
@@ -98,7 +99,7 @@ class Sandbox:
             log.warning("%s: not understood, served without it: %s", self.spec.source, finding)
         for spec, spec_strict in ((self.spec, strict), (self.control_spec, True)):
             # Examples and declared-but-missing required properties are contract bugs too.
-            errors = [f for f in lint_document(spec.document) if f.severity == "error"]
+            errors = document_errors(spec.document)  # cached by content (engine/cache.py)
             if errors and spec_strict:
                 raise SpecError(f"{spec.source}: " + "; ".join(str(f) for f in errors))
             for error in errors:
@@ -185,8 +186,16 @@ class Sandbox:
                 f"{config.control_spec}: the sandbox has no behaviour for control operation(s) "
                 f"{', '.join(missing)}"
             )
-        self.spec_json = orjson.dumps(self.spec.document, option=orjson.OPT_NON_STR_KEYS)
-        self.control_spec_json = orjson.dumps(self.control_spec.document)
+
+    @cached_property
+    def spec_json(self) -> bytes:
+        """The served document as JSON, encoded on its first request (megabytes for a big one:
+        neither start-up time nor memory until asked for)."""
+        return orjson.dumps(self.spec.document, option=orjson.OPT_NON_STR_KEYS)
+
+    @cached_property
+    def control_spec_json(self) -> bytes:
+        return orjson.dumps(self.control_spec.document)
 
     def add_fault(self, rule: Mapping[str, Any]) -> Scenario:
         """Add a scenario fault rule, checked as ``POST /_sandbox/faults`` checks it."""

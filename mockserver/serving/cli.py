@@ -390,6 +390,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from . import collector
     from .app import create_app
     from .protocols import uvicorn_options
 
@@ -413,6 +414,9 @@ def serve(args: argparse.Namespace) -> int:
     )
     if args.open:
         _open_when_serving(options["host"], options["port"])
+    # Long-lived objects (start-up's and, later, the store's records) out of the collector's
+    # way: no pause that grows with the store (serving/collector.py).
+    collector.install()
     # On SIGTERM or Ctrl-C uvicorn stops accepting, finishes the requests in flight, then runs
     # the app's shutdown, which writes the state file.
     uvicorn.run(

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from ..engine import cache
 from ..engine.schemas import (
     ANNOTATION_KEYWORDS,
     SUPPORTED_KEYWORDS,
@@ -43,6 +46,31 @@ class Finding:
 def lint_document(document: Mapping[str, Any]) -> list[Finding]:
     """Every finding in ``document``, in document order."""
     return list(_Linter(document).run())
+
+
+def document_errors(document: Mapping[str, Any]) -> list[str]:
+    """The error findings of ``document`` as text, as start-up reports them.
+
+    Linting checks every example against its schema: on a document of hundreds of operations
+    that is most of a cold start. The result is kept in the on-disk cache (engine/cache.py)
+    under the document's content, so a second start with the same document reads it back.
+    """
+    try:
+        name: str | None = cache.key("lint", orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # a value JSON cannot hold: lint it every time
+        name = None
+    hit = cache.load(name) if name else None
+    if hit is not None:
+        try:
+            found = orjson.loads(hit)
+        except orjson.JSONDecodeError:
+            found = None
+        if isinstance(found, list) and all(isinstance(e, str) for e in found):
+            return found
+    errors = [str(f) for f in lint_document(document) if f.severity == "error"]
+    if name:
+        cache.store(name, orjson.dumps(errors))
+    return errors
 
 
 #: What a directory given to ``mockserver lint`` is searched for.
@@ -115,6 +143,7 @@ class _Linter:
     def __init__(self, document: Mapping[str, Any]) -> None:
         self.document = document
         self._seen_schemas: set[str] = set()
+        self._validators: dict[int, Validator | None] = {}
 
     def run(self) -> Iterator[Finding]:
         version = str(self.document.get("openapi", ""))
@@ -141,17 +170,25 @@ class _Linter:
                 except SpecError:
                     yield Finding(f"{pointer}/$ref", f"$ref {ref!r} does not resolve")
             for key, value in node.items():
-                here = f"{pointer}/{escape(str(key))}"
-                if not isinstance(key, str) and not (statuses and type(key) is int):
-                    yield Finding(
-                        here,
-                        f"the key {key!r} is not a string: YAML reads unquoted Null, ~, true, "
-                        "yes, on, 1.5 and the like as other types; quote the name",
-                    )
+                # Only containers can hold a $ref or a key: the pointer is built for those (and
+                # for a bad key) only; this walk visits every node of the document.
+                if isinstance(key, str):
+                    if not isinstance(value, (dict, list)):
+                        continue
+                    here = f"{pointer}/{escape(key)}"
+                else:
+                    here = f"{pointer}/{escape(str(key))}"
+                    if not (statuses and type(key) is int):
+                        yield Finding(
+                            here,
+                            f"the key {key!r} is not a string: YAML reads unquoted Null, ~, "
+                            "true, yes, on, 1.5 and the like as other types; quote the name",
+                        )
                 yield from self._refs(value, here, key == "responses")
         elif isinstance(node, list):
             for i, value in enumerate(node):
-                yield from self._refs(value, f"{pointer}/{i}")
+                if isinstance(value, (dict, list)):
+                    yield from self._refs(value, f"{pointer}/{i}")
 
     def _deref(self, node: Any, pointer: str) -> tuple[Any, str]:
         seen = set()
@@ -322,11 +359,20 @@ class _Linter:
                 )
 
     def _example(self, value: Any, schema: Any, pointer: str) -> Iterator[Finding]:
-        try:
-            validator = Validator(to_json_schema(schema, pointer, self._resolve))
-            violations = validator.violations(value)
-        except SpecError:
+        # Several examples often share one schema: it is converted once (the document, which
+        # holds every schema, outlives the linter, so ids are not reused meanwhile).
+        if id(schema) in self._validators:
+            validator = self._validators[id(schema)]
+        else:
+            try:
+                validator = Validator(to_json_schema(schema, pointer, self._resolve))
+            except SpecError:
+                validator = None
+            self._validators[id(schema)] = validator
+        if validator is None:
             return  # the schema itself is reported where it is defined
+        try:
+            violations = validator.violations(value)
         except Exception as exc:  # a schema of the wrong shape (reported where it is walked)
             yield Finding(
                 pointer,

@@ -1,0 +1,141 @@
+"""Start-up remembers a document's compiled form and lint findings on disk, keyed by content."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from mockserver import Config, create_app
+from mockserver.engine.spec import load_spec
+
+DOCUMENT = {
+    "openapi": "3.0.3",
+    "info": {"title": "cached", "version": "1"},
+    "paths": {
+        "/things/{id}": {
+            "get": {
+                "operationId": "getThing",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "a thing",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"n": {"type": "integer"}},
+                                },
+                                "example": {"n": "not a number"},
+                            }
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def _warnings(caplog: pytest.LogCaptureFixture, spec: Path) -> list[str]:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        create_app(Config(spec=spec))
+    return [r.getMessage() for r in caplog.records if "example does not match" in r.getMessage()]
+
+
+def _write(tmp_path: Path, document: object) -> Path:
+    spec = tmp_path / "doc.json"
+    spec.write_text(json.dumps(document))
+    return spec
+
+
+def test_a_second_start_reports_the_same_findings_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(cache))
+    spec = _write(tmp_path, DOCUMENT)
+    first = _warnings(caplog, spec)
+    assert first and "/n: the example does not match its own schema" in first[0]
+    entries = list(cache.glob("lint-*"))
+    assert len(entries) == 2  # the document's and the control document's
+    written = {e: e.stat().st_mtime_ns for e in entries}
+    assert _warnings(caplog, spec) == first
+    assert {e: e.stat().st_mtime_ns for e in cache.glob("lint-*")} == written  # read, not redone
+
+
+def test_a_changed_document_is_linted_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(tmp_path / "cache"))
+    spec = _write(tmp_path, DOCUMENT)
+    assert _warnings(caplog, spec)
+    fixed = json.loads(json.dumps(DOCUMENT))
+    media = fixed["paths"]["/things/{id}"]["get"]["responses"]["200"]["content"]
+    media["application/json"]["example"] = {"n": 3}
+    _write(tmp_path, fixed)
+    assert _warnings(caplog, spec) == []
+
+
+def test_an_unreadable_entry_is_recomputed_and_off_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(cache))
+    spec = _write(tmp_path, DOCUMENT)
+    first = _warnings(caplog, spec)
+    for entry in cache.glob("lint-*"):
+        entry.write_bytes(b"{half an entry")
+    assert _warnings(caplog, spec) == first
+
+    off = tmp_path / "elsewhere"
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(off))
+    assert _warnings(caplog, spec) == first
+    assert not off.exists()
+
+
+def test_a_document_is_compiled_once_per_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(cache))
+    spec = _write(tmp_path, DOCUMENT)
+    first = load_spec(spec, strict=False)
+    (entry,) = cache.glob("spec-lenient-*")
+    written = entry.stat().st_mtime_ns
+    again = load_spec(spec, strict=False)
+    assert again is not first and [op.operation_id for op in again.operations] == ["getThing"]
+    assert again.document == first.document and entry.stat().st_mtime_ns == written
+
+    entry.write_bytes(b"not a pickle")  # damaged: compiled again and rewritten
+    assert load_spec(spec, strict=False).document == first.document
+    assert entry.read_bytes() != b"not a pickle"
+
+    changed = json.loads(json.dumps(DOCUMENT))
+    changed["paths"]["/others/{id}"] = changed["paths"].pop("/things/{id}")
+    changed["paths"]["/others/{id}"]["get"]["operationId"] = "getOther"
+    _write(tmp_path, changed)
+    assert [op.operation_id for op in load_spec(spec, strict=False).operations] == ["getOther"]
+    assert not list(cache.glob("spec-strict-*"))
+    load_spec(spec, strict=True)  # strict and lenient compile apart (findings differ)
+    assert len(list(cache.glob("spec-strict-*"))) == 1
+
+
+def test_a_document_over_several_files_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(cache))
+    (tmp_path / "thing.json").write_text(json.dumps({"type": "object"}))
+    split = json.loads(json.dumps(DOCUMENT))
+    media = split["paths"]["/things/{id}"]["get"]["responses"]["200"]["content"]
+    media["application/json"] = {"schema": {"$ref": "thing.json"}}
+    spec = _write(tmp_path, split)
+    assert load_spec(spec).operations[0].operation_id == "getThing"
+    assert not list(cache.glob("spec-*"))  # thing.json may change while doc.json does not
