@@ -1,12 +1,13 @@
 """A big OpenAPI document for the start-up benchmark: copies of a real one merged side by side.
 
-    python bench/bigdoc.py [--copies 8] [--source ../shared/specs/twilio_messaging_v1.json]
-                           [--out /tmp/mockserver-bench/big.json]
+    python bench/bigdoc.py SOURCE.json [--copies 8] [--out /tmp/mockserver-bench/big.json]
 
 Copy ``i`` gets its paths under ``/copy{i}``, its operationIds, tags and component names
 suffixed with ``_{i}`` (every ``$ref`` rewritten to match), so the result is one valid document
-with ``copies`` times the operations and schemas. With Twilio's Messaging document (58
-operations, 0.49 MB), 8 copies make 464 operations in 3.9 MB. The output is not committed.
+with ``copies`` times the operations and schemas. SOURCE is any OpenAPI document in JSON that
+you have; with Twilio's Messaging document (``twilio_messaging_v1.json`` from the public
+twilio/twilio-oai repository: 58 operations, 0.49 MB), 8 copies make 464 operations in 3.9 MB.
+The output is not committed.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = ROOT.parent / "shared" / "specs" / "twilio_messaging_v1.json"
 DEFAULT_OUT = Path("/tmp/mockserver-bench/big.json")
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -65,7 +64,7 @@ def merge(document: dict[str, Any], copies: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--copies", type=int, default=8)
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("source", type=Path, help="an OpenAPI document in JSON to copy")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     document = json.loads(args.source.read_text())

@@ -1,14 +1,17 @@
 """The sandbox benchmark: served as users serve it, driven from other processes over loopback.
 
     python bench/run.py [--seconds 4] [--rounds 3] [--tool auto|wrk|python] [--no-prism]
-                        [--big 100000] [--json figures.json]
+                        [--big 100000] [--json figures.json] [--foreign-dir DIR]
 
 For each request kind, requests per second and p50/p99 latency at 4 connections, for the sandbox
 (``mockserver serve``: one process, strict, default fixtures) and, when Node.js and Prism are
 installed (``npm install --prefix /tmp/prism @stoplight/prism-cli``, or ``PRISM=path``), for
 Stoplight Prism on the same document, in turns (rounds), with our ratio to it. Then start-up to
 first answer, reset, RSS, the bare-Starlette ceiling, a 100,000-credit store, and the issue's
-targets. Figures and the machine they were taken on: bench/README.md.
+targets. ``--foreign-dir DIR`` adds two documents that are not Layer's, found in DIR by their
+public file names (``swagger-petstore-v3.yaml`` from swagger-api/swagger-petstore,
+``redocly-museum.yaml`` from Redocly/museum-openapi-example), served the same way. Figures
+and the machine they were taken on: bench/README.md.
 """
 
 from __future__ import annotations
@@ -47,7 +50,6 @@ from servers import (
     startup,
 )
 
-SHARED = ROOT.parent / "shared" / "specs"
 PET = {"name": "doggie", "photoUrls": ["https://example.com/dog.png"], "status": "available"}
 EVENT = {
     "name": "Pirate Coding Workshop",
@@ -56,11 +58,11 @@ EVENT = {
     "dates": ["2023-10-29", "2023-10-30"],
     "price": 25,
 }
-#: Documents that are not Layer's: name -> (document, headers, collection path, body, id field,
-#: the create's documented status). Each serves an inferred resource (engine/resources.py).
-FOREIGN: dict[str, tuple[Path, dict[str, str], str, dict[str, Any], str, int]] = {
+#: Documents that are not Layer's: name -> (file name in --foreign-dir, headers, collection
+#: path, body, id field, the create's documented status). Each serves an inferred resource.
+FOREIGN: dict[str, tuple[str, dict[str, str], str, dict[str, Any], str, int]] = {
     "Swagger Petstore v3": (
-        SHARED / "swagger-petstore-v3.yaml",
+        "swagger-petstore-v3.yaml",
         {"Authorization": "Bearer bench-token", "api_key": "bench-key"},
         "/pet",
         PET,
@@ -68,7 +70,7 @@ FOREIGN: dict[str, tuple[Path, dict[str, str], str, dict[str, Any], str, int]] =
         200,
     ),
     "Redocly Museum": (
-        SHARED / "redocly-museum.yaml",
+        "redocly-museum.yaml",
         {"Authorization": "Basic YmVuY2g6YmVuY2g="},  # bench:bench
         "/special-events",
         EVENT,
@@ -188,7 +190,8 @@ def foreign(args: argparse.Namespace, prism: str | None) -> dict[str, Any]:
     """Fetch and create of an inferred resource on documents that are not Layer's, beside
     Prism on the same document, in turns (median of the rounds)."""
     figures: dict[str, Any] = {}
-    for name, (document, headers, collection, body, id_field, created) in FOREIGN.items():
+    for name, (file_name, headers, collection, body, id_field, created) in FOREIGN.items():
+        document = args.foreign_dir / file_name
         if not document.exists():
             print(f"  {name}: {document} not found, skipped", flush=True)
             continue
@@ -388,6 +391,12 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--no-pin", action="store_true", help="let server and wrk share CPUs")
     parser.add_argument("--no-foreign", action="store_true", help="skip Petstore and Museum")
+    parser.add_argument(
+        "--foreign-dir",
+        type=Path,
+        metavar="DIR",
+        help="where swagger-petstore-v3.yaml and redocly-museum.yaml are (else skipped)",
+    )
     args = parser.parse_args()
     args.tool = loadgen.resolve(args.tool)
     if not args.no_pin and (os.cpu_count() or 1) >= 2:
@@ -435,7 +444,7 @@ def main() -> None:
         f"/_sandbox/reset round trip p50 {reset_p50:.2f} ms, p99 {reset_p99:.2f} ms",
         flush=True,
     )
-    if not args.no_foreign:
+    if not args.no_foreign and args.foreign_dir is not None:
         print("documents that are not Layer's (inferred resources):", flush=True)
         figures["foreign"] = foreign(args, prism)
     figures["ceiling"] = ceiling(fetched, args)

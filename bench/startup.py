@@ -1,10 +1,10 @@
 """Start-up on big documents, cold and warm, beside Prism; memory after start.
 
-    python bench/startup.py [--times 3] [--no-prism] [DOCUMENT ...]
+    python bench/startup.py [--times 3] [--no-prism] [--big-from SOURCE.json] [DOCUMENT ...]
 
-Without documents: a merged one built by bigdoc.py (8 copies of Twilio's Messaging document:
-464 operations, 3.9 MB, written to /tmp/mockserver-bench/, not committed), Twilio's own and
-the other documents of ../shared/specs/ that are over 100 KB, and Layer's. For each: start-up
+The documents named, and Layer's; with ``--big-from``, first a merged one built by bigdoc.py from
+SOURCE (8 copies; of Twilio's Messaging document: 464 operations, 3.9 MB, written to
+/tmp/mockserver-bench/, not committed) and SOURCE itself. For each: start-up
 from process start to the first HTTP answer to a GET of the document (any status: a 401 is an
 answer), as ``mockserver serve --spec DOC`` and ``prism mock DOC``; the sandbox cold (an empty
 start-up cache, see engine/cache.py) and warm (the same document started before); medians of
@@ -26,7 +26,6 @@ from pathlib import Path
 import bigdoc
 import servers
 from servers import (
-    ROOT,
     SPEC,
     Server,
     find_prism,
@@ -36,7 +35,6 @@ from servers import (
     startup,
 )
 
-SHARED = ROOT.parent / "shared" / "specs"
 TINY = {
     "openapi": "3.0.3",
     "info": {"title": "tiny", "version": "1"},
@@ -142,18 +140,19 @@ def main() -> None:
     parser.add_argument("--prism-times", type=int, default=2, help="timed starts of Prism")
     parser.add_argument("--no-prism", action="store_true")
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument(
+        "--big-from", type=Path, metavar="SOURCE", help="build the big document from SOURCE"
+    )
     args = parser.parse_args()
     if not args.no_pin and (os.cpu_count() or 1) >= 2:
         servers.PIN_SERVER = "1"
-    documents = args.documents
-    if not documents:
+    documents = [*args.documents, SPEC]
+    if args.big_from is not None:
         big = bigdoc.DEFAULT_OUT
-        if not big.exists():
-            source = json.loads(bigdoc.DEFAULT_SOURCE.read_text())
-            big.parent.mkdir(parents=True, exist_ok=True)
-            big.write_text(json.dumps(bigdoc.merge(source, 8), indent=2))
-        documents = [big, bigdoc.DEFAULT_SOURCE, SPEC]
-        documents[2:2] = [p for p in sorted(SHARED.glob("*.yaml")) if p.stat().st_size > 100_000]
+        source = json.loads(args.big_from.read_text())
+        big.parent.mkdir(parents=True, exist_ok=True)
+        big.write_text(json.dumps(bigdoc.merge(source, 8), indent=2))
+        documents[:0] = [big, args.big_from]
     prism = None if args.no_prism else find_prism()
     one, five, _ = os.getloadavg()
     print(f"server on CPU {servers.PIN_SERVER}; load average {one:.2f} / {five:.2f}", flush=True)
