@@ -272,7 +272,7 @@ def _decode_json(raw: bytes, problems: list[Problem], name: str, what: str) -> A
     except orjson.JSONDecodeError as exc:
         problems.append(
             _body_problem(
-                f"{what} is not valid JSON ({_json_error(raw, exc)}); send JSON encoded as UTF-8.",
+                f"{what} is not valid JSON ({json_error(raw, exc)}); send JSON encoded as UTF-8.",
                 pointer,
                 "json",
             )
@@ -294,7 +294,7 @@ def _decode_json(raw: bytes, problems: list[Problem], name: str, what: str) -> A
     return value
 
 
-def _json_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+def json_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as bad:

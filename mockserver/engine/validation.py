@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
 from ..errors import BadRequest, ContractViolation, Problem, UnsupportedMediaType
-from .bodies import decode_body, schema_applies, select_request_media_type
+from .bodies import decode_body, json_error, schema_applies, select_request_media_type
 from .limits import MAX_JSON_DEPTH, nul_problems, too_deep, where
 from .params import (
     ABSENT,
@@ -26,7 +25,7 @@ from .params import (
     split_query,
 )
 from .schemas import Validator, Violation, _escape, is_uuid
-from .spec import FORM, JSON, Operation, Parameter
+from .spec import JSON, Operation, Parameter
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -280,7 +279,7 @@ def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
         except orjson.JSONDecodeError as exc:
             problems.append(
                 Problem(
-                    f"the body is not valid JSON ({_json_error(raw, exc)}); send a JSON object "
+                    f"the body is not valid JSON ({json_error(raw, exc)}); send a JSON object "
                     "encoded as UTF-8.",
                     {"location": "body", "pointer": "", "keyword": "json"},
                 )
@@ -298,49 +297,7 @@ def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
             return _MALFORMED
         problems.extend(nul_problems(body))
         return body
-    if media_type == FORM:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        form: dict[str, str] = {}
-        if text is not None:
-            for key, value in parse_qsl(text, keep_blank_values=True):
-                if key in form:
-                    problems.append(
-                        Problem(
-                            f"form field {key!r} was given more than once; give it once.",
-                            {"location": "body", "pointer": f"/{_escape(key)}", "keyword": "form"},
-                        )
-                    )
-                form[key] = value
-            return form
-        problems.append(
-            Problem(
-                "the form body is not valid UTF-8.",
-                {"location": "body", "pointer": "", "keyword": "form"},
-            )
-        )
-        return _MALFORMED
-    raise AssertionError(media_type)  # compile_spec admits no other media type
-
-
-def _json_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
-    """What is wrong with a body orjson refused, said the way a client can fix it."""
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return f"byte 0x{raw[bad.start]:02x} at offset {bad.start} is not valid UTF-8"
-    literal = _NON_FINITE.match(raw, max(exc.pos - 1, 0)) or _NON_FINITE.match(raw, exc.pos)
-    if literal is not None:
-        return (
-            f"{literal.group().decode()} at offset {literal.start()} is not a JSON number; "
-            "send a finite number"
-        )
-    return str(exc)
-
-
-_NON_FINITE = re.compile(rb"-?(NaN|Infinity)")
+    raise AssertionError(media_type)  # parse_body sends every other media type to bodies
 
 
 def raise_if(problems: list[Problem]) -> None:
