@@ -1,8 +1,9 @@
 """In a real browser: headless Chromium (Debian's) driven by Selenium through Debian's driver.
 
 A page served from another origin calls the sandbox with fetch() and a bearer token (so every
-call is preflighted), and the inspector page is watched while a test suite runs against the
-sandbox. Screenshots land in ``test-artifacts/``.
+call is preflighted), the inspector page is watched while a test suite runs against the
+sandbox, and its Drift section while a validation proxy stands in front of an API that breaks
+its document. Screenshots land in ``test-artifacts/``.
 
 Without /usr/bin/chromium these tests fail under CI (``CI`` set: ``.ci/run`` installs it) and
 are skipped elsewhere, saying how to install it.
@@ -23,11 +24,13 @@ import httpx
 import pytest
 from conftest import BUSINESS, ROOT
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from mockserver import Config, create_app
 from mockserver.serving.server import BackgroundServer
+from mockserver.tools.proxy import create_proxy_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -47,6 +50,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -355,6 +359,184 @@ def _check_thousands(browser: WebDriver, last: int, started: float) -> None:
     )
     shoot(browser, "inspector-3000-calls")
     (ARTIFACTS / "inspector-load.json").write_text(json.dumps({"calls": 3000, "seconds": loaded}))
+
+
+_PET = {
+    "type": "object",
+    "required": ["id", "name"],
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+}
+#: A small document the upstream below breaks on purpose.
+PETS_DOC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Pets", "version": "1"},
+    "paths": {
+        "/pets": {
+            "post": {
+                "operationId": "createPet",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {"name": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "created",
+                        "content": {"application/json": {"schema": _PET}},
+                    }
+                },
+            }
+        },
+        "/pets/{petId}": {
+            "get": {
+                "operationId": "getPet",
+                "parameters": [
+                    {"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "a pet",
+                        "content": {"application/json": {"schema": _PET}},
+                    },
+                    "404": {
+                        "description": "no such pet",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                },
+            }
+        },
+    },
+}
+
+
+def _drifting_upstream() -> Starlette:
+    """Every pet it answers has a number for a name; creating one is on contract."""
+
+    async def pet(request: Request) -> Response:
+        pet_id = request.path_params["pet_id"]
+        if not pet_id.isdigit():
+            return JSONResponse({"detail": "no such pet"}, status_code=404)
+        return JSONResponse({"id": int(pet_id), "name": 5})
+
+    async def create(request: Request) -> Response:
+        return JSONResponse({"id": 9, "name": "Rex"}, status_code=201)
+
+    return Starlette(
+        routes=[Route("/pets/{pet_id}", pet), Route("/pets", create, methods=["POST"])]
+    )
+
+
+@pytest.fixture
+def drift_proxy(tmp_path: Path) -> Iterator[str]:
+    document = tmp_path / "pets.json"
+    document.write_text(json.dumps(PETS_DOC))
+    with (
+        BackgroundServer(_drifting_upstream()) as upstream,
+        BackgroundServer(
+            create_proxy_app(Config(spec=document), upstream.url, timeout=5), lifespan="on"
+        ) as proxy,
+    ):
+        yield proxy.url
+
+
+def test_the_inspector_drift_section_groups_the_proxys_violations(
+    browser: WebDriver, drift_proxy: str
+) -> None:
+    browser.get(f"{drift_proxy}/_sandbox/")
+    wait_for(browser, lambda d: d.find_element(By.ID, "connection").text == "live", "live")
+    browser.find_element(By.CSS_SELECTOR, "[data-tab=drift]").click()
+    summary = browser.find_element(By.ID, "drift-summary")
+    table = browser.find_element(By.ID, "drift-table")
+    wait_for(
+        browser,
+        lambda d: summary.text == "no drift: 0 journaled call(s), no violation",
+        "the empty state",
+    )
+    assert not table.is_displayed()
+
+    for pet_id in (1, 2, 3):  # a number for a name, three times: one group
+        assert httpx.get(f"{drift_proxy}/pets/{pet_id}").status_code == 200
+    httpx.get(f"{drift_proxy}/pets/<img src=x>")  # petId must be an integer; text, not markup
+    httpx.post(f"{drift_proxy}/pets", json={"name": 7})
+    assert httpx.post(f"{drift_proxy}/pets", json={"name": "Rex"}).status_code == 201  # clean
+    report = httpx.get(f"{drift_proxy}/_sandbox/drift").json()["data"]
+    assert report["summary"]["groups"] == 3
+    # The section follows the journal by itself, as the others do: no click on Refresh.
+    wait_for(
+        browser,
+        lambda d: (
+            summary.text == "drift: 5 violation(s) in 3 group(s), from 5 of 6 journaled call(s)"
+        ),
+        "the drift groups",
+    )
+    assert table.is_displayed()
+    assert browser.find_element(By.ID, "drift-count").text == "(5)"
+    rows = [
+        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    ]
+    assert rows == [
+        [
+            str(g["count"]),
+            g["in"],
+            g["operation_id"],
+            str(g["status"]),
+            g["location"],
+            g["pointer"],
+            ", ".join(g["keywords"]),
+            g["first"]["message"],
+            f"#{g['first']['seq']} {g['first']['method']} {g['first']['path']}",
+        ]
+        for g in report["groups"]
+    ]
+    assert [row[:6] for row in rows] == [
+        ["3", "response", "getPet", "200", "body", "/name"],
+        ["1", "request", "createPet", "201", "body", "/name"],
+        ["1", "request", "getPet", "404", "path", "/petId"],
+    ]
+    assert rows[0][8] == "#1 GET /pets/1"
+    assert rows[2][8] == "#4 GET /pets/<img src=x>"  # shown as text ...
+    assert not table.find_elements(By.TAG_NAME, "img")  # ... never parsed as HTML
+    shoot(browser, "inspector-drift")
+
+    # The first example opens from the keyboard: the call, selected in the journal.
+    first = table.find_element(By.CSS_SELECTOR, "tbody tr button.first")
+    first.send_keys(Keys.ENTER)
+    detail = browser.find_element(By.ID, "entry-detail")
+    wait_for(
+        browser,
+        lambda d: detail.is_displayed() and detail.text.startswith("#1 GET /pets/1"),
+        "the first example in the journal",
+    )
+    assert browser.switch_to.active_element == detail
+    assert "/name" in [p.text.strip() for p in detail.find_elements(By.CSS_SELECTOR, ".pointer")]
+    assert "must be of type string" in detail.text  # the entry's own violations
+    shoot(browser, "inspector-drift-entry")
+
+    browser.find_element(By.CSS_SELECTOR, "[data-tab=controls]").click()
+    browser.find_element(By.ID, "do-clear-journal").click()
+    message = browser.find_element(By.ID, "message")
+    wait_for(browser, lambda d: "Clear journal: done (6 cleared)" in message.text, "cleared")
+    browser.find_element(By.CSS_SELECTOR, "[data-tab=drift]").click()
+    wait_for(
+        browser,
+        lambda d: summary.text == "no drift: 0 journaled call(s), no violation",
+        "the empty state after clearing",
+    )
+    assert not table.is_displayed()
+    assert httpx.post(f"{drift_proxy}/pets", json={"name": "Tea"}).status_code == 201
+    wait_for(
+        browser,
+        lambda d: summary.text == "no drift: 1 journaled call(s), no violation",
+        "a clean call",
+    )
 
 
 def test_artifacts_dir_is_ignored_by_git() -> None:

@@ -135,6 +135,16 @@ def test_the_inspector_assets_are_served_without_external_references(client: Tes
     assert client.get("/_sandbox/inspector/nothing.js").status_code == 404
 
 
+def test_the_inspector_writes_what_the_sandbox_sends_as_text(client: TestClient) -> None:
+    script = client.get("/_sandbox/inspector/inspector.js").text
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, sink
+    # Each section reads a documented control endpoint; the Drift section GET /_sandbox/drift.
+    assert 'api("GET", "/drift")' in script
+    page = client.get("/_sandbox/").text
+    assert '<button data-tab="drift">' in page and '<section id="drift"' in page
+
+
 def test_the_inspector_assets_need_no_control_token() -> None:
     with TestClient(create_app(Config(control_token="ctl"))) as client:
         assert client.get("/_sandbox/").status_code == 200

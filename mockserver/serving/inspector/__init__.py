@@ -1,7 +1,8 @@
 """The inspector page at ``/_sandbox/``: static assets beside this module, read once.
 
 The page is plain HTML, CSS and JavaScript with no external reference (it works offline) and
-reads the JSON control API (``/_sandbox/journal``, ``state``, ``coverage``, ``health``, ...)
+reads the JSON control API (``/_sandbox/journal``, ``state``, ``coverage``, ``drift``,
+``health``, ...)
 like any client. The assets hold no data, so they are served without the control token; the
 page asks for the token when the control API answers 401.
 """

@@ -19,6 +19,7 @@ const state = {
   tab: "journal",
   stateDirty: true,
   coverageDirty: true,
+  driftDirty: true,
   operations: [],
 };
 
@@ -170,8 +171,31 @@ function showEntry(seq) {
     ),
     el("p", {}, ...flags(entry).map(([text, kind]) => el("span", { class: `flag ${kind}` }, text))),
   ];
+  // What `mockserver proxy` found wrong with the request or the upstream's answer (the
+  // answer itself is the upstream's, passed on unchanged).
+  const violations = entry.violations || [];
+  if (violations.length) {
+    parts.push(el("h2", {}, "Violations"));
+    parts.push(
+      el(
+        "ul",
+        { class: "errors" },
+        ...violations.map((v) =>
+          el(
+            "li",
+            { class: "violation" },
+            el("span", { class: v.in === "response" ? "flag bad" : "flag" }, v.in),
+            el("code", {}, v.location),
+            el("code", { class: "pointer" }, ` ${v.pointer || "(root)"}`),
+            v.keyword ? el("span", { class: "muted" }, ` [${v.keyword}] `) : " ",
+            v.message,
+          ),
+        ),
+      ),
+    );
+  }
   if (errors.length) {
-    parts.push(el("h2", {}, entry.contract_violation ? "Contract violations" : "Errors"));
+    parts.push(el("h2", {}, entry.contract_violation && !violations.length ? "Contract violations" : "Errors"));
     parts.push(
       el(
         "ul",
@@ -202,6 +226,7 @@ async function pollJournal() {
     // The sandbox restarted: its sequence began again.
     state.entries = [];
     state.lastSeq = 0;
+    state.driftDirty = true;
   }
   if (state.lastSeq === 0 && health.journal.last_seq > KEEP) state.lastSeq = health.journal.last_seq - KEEP;
   let added = 0;
@@ -220,6 +245,7 @@ async function pollJournal() {
   if (added) {
     state.stateDirty = true;
     state.coverageDirty = true;
+    state.driftDirty = true;
   }
 }
 
@@ -344,6 +370,60 @@ async function loadCoverage() {
   }
 }
 
+// ---------------------------------------------------------------- drift
+
+async function loadDrift() {
+  const report = await api("GET", "/drift");
+  state.driftDirty = false;
+  const { calls, calls_with_violations: withViolations, violations, groups } = report.summary;
+  $("drift-count").textContent = `(${violations})`;
+  $("drift-summary").textContent = report.groups.length
+    ? `drift: ${violations} violation(s) in ${groups} group(s), from ${withViolations} of ${calls} journaled call(s)`
+    : `no drift: ${calls} journaled call(s), no violation`;
+  $("drift-table").hidden = !report.groups.length;
+  const rows = report.groups.map((group) =>
+    el(
+      "tr",
+      { class: "drift-group", "data-operation": group.operation_id || "", "data-side": group.in },
+      el("td", { class: "num" }, group.count),
+      el("td", {}, el("span", { class: group.in === "response" ? "flag bad" : "flag" }, group.in)),
+      el("td", {}, el("code", {}, group.operation_id || "(no operation)")),
+      el("td", {}, group.status === null ? "—" : group.status),
+      el("td", {}, group.location),
+      el("td", {}, el("code", { class: "pointer" }, group.pointer || "(root)")),
+      el("td", { class: "muted" }, group.keywords.join(", ")),
+      el("td", { class: "drift-message" }, group.first.message),
+      el(
+        "td",
+        {},
+        el(
+          "button",
+          { class: "link first", "data-seq": group.first.seq, title: "show this call in the journal" },
+          `#${group.first.seq} ${group.first.method} ${group.first.path}`,
+        ),
+      ),
+    ),
+  );
+  $("drift-table").tBodies[0].replaceChildren(...rows);
+}
+
+// The journal entry a drift group names, selected in the journal (when the page still keeps it).
+function openEntry(seq) {
+  if (!state.entries.some((e) => e.seq === seq)) {
+    say(`Call #${seq} is not among the calls this page keeps (see the journal window).`, true);
+    return;
+  }
+  showTab("journal");
+  showEntry(seq);
+  const index = visible.findIndex((e) => e.seq === seq);
+  if (index >= 0) {
+    $("follow").checked = false;
+    const viewport = $("journal-viewport");
+    viewport.scrollTop = Math.max(0, index * ROW - viewport.clientHeight / 2);
+  }
+  $("entry-detail").focus();
+}
+
 // ---------------------------------------------------------------- controls
 
 async function loadControls() {
@@ -416,6 +496,7 @@ function bindControls() {
       const done = await api("DELETE", "/journal");
       state.entries = [];
       state.selected = null;
+      state.driftDirty = true;
       refilter();
       return `${done.cleared} cleared`;
     });
@@ -426,6 +507,7 @@ function bindControls() {
 async function refreshTab() {
   if (state.tab === "state" && state.stateDirty) await loadState();
   if (state.tab === "coverage" && state.coverageDirty) await loadCoverage();
+  if (state.tab === "drift" && state.driftDirty) await loadDrift();
   if (state.tab === "controls") await loadControls();
 }
 
@@ -472,6 +554,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("business").addEventListener("change", () => loadState());
   $("state-refresh").onclick = () => loadState().catch((e) => say(e.message, true));
   $("coverage-refresh").onclick = () => loadCoverage().catch((e) => say(e.message, true));
+  $("drift-refresh").onclick = () => loadDrift().catch((e) => say(e.message, true));
+  $("drift-table").addEventListener("click", (event) => {
+    const button = event.target.closest("button.first");
+    if (button) openEntry(Number(button.dataset.seq));
+  });
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     state.token = $("token").value;
