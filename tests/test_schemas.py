@@ -221,3 +221,56 @@ print("ok")
         [sys.executable, "-c", program], capture_output=True, text=True, check=False
     )
     assert out.stdout.strip() == "ok", out.stderr
+
+
+_PAGE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["data", "meta"],
+    "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/$defs/Pet"}},
+        "meta": {
+            "type": "object",
+            "required": ["total"],
+            "properties": {"total": {"type": "integer"}},
+        },
+    },
+    "$defs": {
+        "Pet": {
+            "type": "object",
+            "required": ["id", "born"],
+            "properties": {"id": {"type": "integer"}, "born": {"type": "string", "format": "date"}},
+        }
+    },
+}
+
+
+def test_a_list_checked_item_by_item_gives_the_same_verdicts_as_a_whole_check() -> None:
+    validator = Validator(_PAGE)
+    pets = [{"id": n, "born": "2020-01-0" + str(n)} for n in range(1, 6)]
+    page = {"data": pets, "meta": {"total": 5}}
+    assert validator.violations(page) == []
+    assert len(validator._items.passed) == 5  # type: ignore[union-attr]  # checked one by one
+    assert validator.violations(page) == []  # again, every item remembered
+    # A remembered item changed in place is checked again: its bytes differ.
+    pets[2]["born"] = "2020-02-30"
+    assert [v.pointer for v in validator.violations(page)] == ["/data/2/born"]
+    pets[2]["born"] = "2020-02-03"
+    # The envelope is still checked in full around remembered items.
+    assert [v.pointer for v in validator.violations({"data": pets, "meta": {}})] == ["/meta/total"]
+    assert [v.keyword for v in validator.violations({**page, "extra": 1})] == [
+        "additionalProperties"
+    ]
+    # A list of the right items as a body of the wrong shape.
+    assert validator.violations(pets) != []
+
+
+def test_a_list_whose_items_are_checked_together_is_checked_whole() -> None:
+    unique = Validator({"type": "array", "uniqueItems": True, "items": {"type": "integer"}})
+    assert unique.violations([1, 2, 3]) == []
+    assert [v.keyword for v in unique.violations([1, 2, 1])] == ["uniqueItems"]
+    at_most = Validator(
+        {"type": "object", "properties": {"data": {"type": "array", "maxItems": 2}}}
+    )
+    assert at_most.violations({"data": [1, 2]}) == []
+    assert [v.keyword for v in at_most.violations({"data": [1, 2, 3]})] == ["maxItems"]

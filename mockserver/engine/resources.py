@@ -18,8 +18,9 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -31,6 +32,7 @@ from .schemas import Validator
 from .spec import Operation
 from .store import Record, Store
 
+_T = TypeVar("_T")
 ACTIONS = ("create", "list", "fetch", "replace", "merge", "delete")
 _CREATED = {"created_at", "createdAt", "created", "creationDate", "created_on", "dateCreated",
             "date_created", "createTime", "create_time", "creation_time"}  # fmt: skip
@@ -74,6 +76,58 @@ class Resource:
 
     def scope_key(self, path: Mapping[str, Any]) -> str:
         return " ".join([self.name, *(f"{p}={path.get(p)}" for p in self.scope)])
+
+    @cached_property
+    def shape(self) -> Shape:
+        """What the record schema says about fields, worked out once (the schema is fixed)."""
+        return Shape(self.record_schema)
+
+
+class Shape:
+    """The record schema's fields as every request reads them."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.properties = _properties(schema)
+        subs = {n: s if isinstance(s, dict) else {} for n, s in self.properties.items()}
+        self.hidden = frozenset(n for n, s in subs.items() if s.get("writeOnly"))
+        self.closed = isinstance(schema, dict) and schema.get("additionalProperties") is False
+        self.required = frozenset(
+            (schema.get("required") or []) if isinstance(schema, dict) else []
+        )
+        #: Fields a new record takes from generated data unless the client sent them.
+        self.server_filled = tuple(
+            n for n, s in subs.items() if n in self.required or s.get("readOnly") or "default" in s
+        )
+        self.created = tuple(n for n in self.properties if n in _CREATED or n in _UPDATED)
+        self.updated = tuple(n for n in self.properties if n in _UPDATED)
+        self.folded = {name.replace("_", "").lower(): name for name in self.properties}
+        self._partial: dict[tuple[str, ...], Any] = {}
+
+    def generation_schema(self, names: tuple[str, ...]) -> Any:
+        """The record schema reduced to ``names`` (the same values are admitted for them), so
+        that only what a new record needs is generated; the whole schema where it does not
+        reduce safely."""
+        found = self._partial.get(names)
+        if found is None:
+            schema = self.schema
+            if isinstance(schema, dict) and set(schema) <= _REDUCIBLE and "properties" in schema:
+                found = {
+                    **schema,
+                    "properties": {n: schema["properties"][n] for n in names},
+                    "required": [n for n in names if n in self.required],
+                }
+            else:
+                found = schema or {}
+            self._partial[names] = found
+        return found
+
+
+#: Keywords of an object schema that still mean the same once some properties are left out.
+_REDUCIBLE = frozenset({"type", "properties", "required", "additionalProperties", "title",
+                        "description", "$defs", "example", "examples", "xml", "nullable",
+                        "readOnly", "writeOnly", "deprecated", "externalDocs", "$schema",
+                        "$id", "$comment", "discriminator"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -266,8 +320,25 @@ def _unwrap(schema: Any, path: Sequence[str]) -> Any:
     return schema
 
 
+def _per_schema(find: Callable[[Any], _T]) -> Callable[[Any], _T]:
+    """``find`` worked out once per schema object (documents' schemas do not change)."""
+    found: dict[int, tuple[Any, _T]] = {}
+
+    def cached(schema: Any) -> _T:
+        hit = found.get(id(schema))
+        if hit is None or hit[0] is not schema:
+            if len(found) > 4096:
+                found.clear()
+            hit = found[id(schema)] = (schema, find(schema))
+        return hit[1]
+
+    return cached
+
+
+@_per_schema
 def record_path(schema: Any) -> list[str]:
-    """Where the record sits in a response: ``[]`` at the root, ``["data"]`` in an envelope."""
+    """Where the record sits in a response: ``[]`` at the root, ``["data"]`` in an envelope.
+    Shared: not to be changed by the caller."""
     properties = _properties(schema)
     if not properties or "id" in properties:
         return []
@@ -284,8 +355,10 @@ def record_path(schema: Any) -> list[str]:
     return []
 
 
+@_per_schema
 def list_path(schema: Any) -> list[str] | None:
-    """Where the list of records sits in a list response (None: there is no array)."""
+    """Where the list of records sits in a list response (None: there is no array).
+    Shared: not to be changed by the caller."""
     if isinstance(schema, dict) and schema.get("type") == "array":
         return []
     properties = _properties(schema)
@@ -430,22 +503,14 @@ class Resources:
         path: Mapping[str, Any],
         keep_id: bool = True,
     ) -> Record:
-        properties = _properties(resource.record_schema)
-        record: Record = {}
-        generated = self._generated(resource)
-        required = (
-            set(resource.record_schema.get("required") or [])
-            if isinstance(resource.record_schema, dict)
-            else set()
+        shape = resource.shape
+        named = _record_names(resource, body)
+        record: Record = self._generated(
+            resource, tuple(n for n in shape.server_filled if n not in named)
         )
-        for name, value in generated.items():
-            found = properties.get(name)
-            sub: dict[str, Any] = found if isinstance(found, dict) else {}
-            if name in required or sub.get("readOnly") or "default" in sub:
-                record[name] = value
-        record.update(_record_names(resource, body))
+        record.update(named)
         for name in resource.scope:  # a record names its parents as the path did
-            if name in properties and name not in body and name in path:
+            if name in shape.properties and name not in body and name in path:
                 record[name] = path[name]
         if not keep_id or record.get(resource.id_field) in (None, ""):
             record[resource.id_field] = self._new_id(resource)
@@ -460,13 +525,18 @@ class Resources:
         self._touch(resource, record, created=True)
         return record
 
-    def _generated(self, resource: Resource) -> Record:
+    def _generated(self, resource: Resource, names: tuple[str, ...]) -> Record:
+        """Generated values of the fields ``names`` (those of them the generator fills)."""
+        if not names:
+            return {}
         seed = zlib.crc32(f"{self.seed}/{resource.name}/{self.store.ids.new()}".encode())
         try:
-            value = generate(resource.record_schema or {}, seed=seed)
+            value = generate(resource.shape.generation_schema(names), seed=seed)
         except (GenerationError, RecursionError):
             return {}
-        return value if isinstance(value, dict) else {}
+        if not isinstance(value, dict):
+            return {}
+        return {n: value[n] for n in names if n in value}
 
     def _new_id(self, resource: Resource) -> Any:
         if resource.id_type == "integer":
@@ -508,13 +578,11 @@ class Resources:
                     yield record.get(resource.id_field)
 
     def _touch(self, resource: Resource, record: Record, *, created: bool) -> None:
-        properties = _properties(resource.record_schema)
-        for name in properties:
-            if (created and name in _CREATED) or name in _UPDATED:
-                record[name] = self._now_for(resource, name)
+        for name in resource.shape.created if created else resource.shape.updated:
+            record[name] = self._now_for(resource, name)
 
     def _now_for(self, resource: Resource, name: str) -> Any:
-        schema = _properties(resource.record_schema).get(name) or {}
+        schema = resource.shape.properties.get(name) or {}
         kinds = schema.get("type") if isinstance(schema, dict) else None
         kinds = kinds if isinstance(kinds, list) else [kinds]
         moment: datetime = self.store.clock.now()
@@ -669,8 +737,7 @@ def _bind(handler: Callable[[Action, Call], Reply], action: Action) -> Behaviour
 def _record_names(resource: Resource, body: Mapping[str, Any]) -> dict[str, Any]:
     """``body`` with request names mapped onto the record's (``FriendlyName`` is Twilio's
     request name of ``friendly_name``): equal but for case and underscores."""
-    properties = _properties(resource.record_schema)
-    folded = {name.replace("_", "").lower(): name for name in properties}
+    properties, folded = resource.shape.properties, resource.shape.folded
     out: dict[str, Any] = {}
     for key, value in body.items():
         name = key if key in properties else folded.get(key.replace("_", "").lower(), key)
@@ -687,7 +754,7 @@ def _deleted(resource: Resource, record: Record) -> bool:
 
 
 def _server_owned(resource: Resource) -> list[str]:
-    properties = _properties(resource.record_schema)
+    properties = resource.shape.properties
     owned = [resource.id_field, *(n for n in properties if n in _CREATED)]
     owned += [n for n, s in properties.items() if isinstance(s, dict) and s.get("readOnly")]
     return owned
@@ -722,11 +789,10 @@ def _declares_header(op: Operation, status: int, name: str) -> bool:
 
 
 def _rendered(resource: Resource, record: Record) -> Record:
-    properties = _properties(resource.record_schema)
-    hidden = {n for n, s in properties.items() if isinstance(s, dict) and s.get("writeOnly")}
-    closed = isinstance(resource.record_schema, dict) and (
-        resource.record_schema.get("additionalProperties") is False
-    )
+    shape = resource.shape
+    properties, hidden, closed = shape.properties, shape.hidden, shape.closed
+    if not hidden and not closed:
+        return dict(record)
     return {k: v for k, v in record.items() if k not in hidden and (not closed or k in properties)}
 
 
@@ -756,7 +822,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def _query_fields(action: Action) -> dict[str, str]:
     """Query parameters that filter by a record field, and that field."""
     resource = action.resource
-    properties = _properties(resource.record_schema)
+    properties = resource.shape.properties
     fields = dict(resource.filters)
     paging = {*_CURSOR_PARAMS, *_PAGE_PARAMS, *_OFFSET_PARAMS, *_LIMIT_PARAMS, *_SORT_PARAMS,
               *_ORDER_PARAMS, "include_deleted"}  # fmt: skip
@@ -795,7 +861,7 @@ def _sorted(action: Action, records: list[Record], query: Mapping[str, Any]) -> 
         return records
     descending = key.startswith("-")
     key = key.lstrip("-+")
-    allowed = action.resource.sort_keys or tuple(_properties(action.resource.record_schema))
+    allowed = action.resource.sort_keys or tuple(action.resource.shape.properties)
     if key not in allowed:
         raise BadRequest(
             Problem(

@@ -9,6 +9,7 @@ with every violation where the schema has room, else an RFC 9457 problem documen
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,6 +43,17 @@ _REASONS = {
 
 def success_status(op: Operation) -> int:
     """The status an operation answers when it succeeds: its lowest documented 2xx."""
+    found = _SUCCESS.get(op.operation_id)
+    if found is None or found[0] is not op:
+        found = _SUCCESS[op.operation_id] = (op, _success_status(op))
+    return found[1]
+
+
+#: operationId -> (operation, its success status), read on every request.
+_SUCCESS: dict[str, tuple[Operation, int]] = {}
+
+
+def _success_status(op: Operation) -> int:
     statuses = sorted(int(s) for s in op.responses if s.isdigit() and 200 <= int(s) < 300)
     if statuses:
         return statuses[0]
@@ -53,6 +65,7 @@ def success_status(op: Operation) -> int:
     return numeric[0]
 
 
+@functools.lru_cache(maxsize=512)
 def is_json(media_type: str) -> bool:
     main = media_type.split(";", 1)[0].strip().lower()
     return main == "application/json" or main.endswith("+json") or main == "*/*"

@@ -128,15 +128,23 @@ class Operation:
         """Scheme name -> kind."""
         return MappingProxyType({name: self.schemes[name].kind for name in self.scheme_names})
 
+    @cached_property
+    def _responses_by_status(self) -> dict[int, ResponseSpec | None]:
+        return {}
+
     def response_for(self, status: int) -> ResponseSpec | None:
         """The declared response for ``status``: exact, then ``4XX``-style, then default."""
+        found = self._responses_by_status
+        if status in found:
+            return found[status]
         responses = self.responses
-        return (
+        response = found[status] = (
             responses.get(str(status))
             or responses.get(f"{str(status)[0]}XX")
             or responses.get(f"{str(status)[0]}xx")
             or responses.get("default")
         )
+        return response
 
 
 @dataclass(frozen=True)
