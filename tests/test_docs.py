@@ -43,9 +43,7 @@ def test_no_document_cites_a_file_outside_the_repository() -> None:
         )
         # Tests and benchmarks may read the team's public sample documents beside the checkout (they skip
         # when those are absent); no document of the project points there.
-        and not (
-            path.parts[-2] in ("tests", "bench") and "shared/specs" in path.read_text("utf-8")
-        )
+        and not (path.parts[-2] in ("tests", "bench") and "shared/specs" in path.read_text("utf-8"))
     ]
     assert cited == []
 
