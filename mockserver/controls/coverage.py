@@ -35,6 +35,8 @@ class ContractCoverage:
         self.unmatched = 0
         #: Requests dropped from the journal (beyond its cap) before they were counted.
         self.uncounted = 0
+        #: (operationId, status) -> its response key, once worked out.
+        self._keys: dict[tuple[str, int], str] = {}
 
     @classmethod
     def for_spec(cls, spec: Spec) -> ContractCoverage:
@@ -60,8 +62,13 @@ class ContractCoverage:
             return
         if entry.status is None:  # a connection fault: no response was exercised
             return
-        documented = self.operations.get(entry.operation_id, {}).get("responses", ())
-        key = documented_status(documented, entry.status) or str(entry.status)
+        key = self._keys.get((entry.operation_id, entry.status))
+        if key is None:
+            known = self.operations.get(entry.operation_id)
+            documented = known.get("responses", ()) if known else ()
+            key = documented_status(documented, entry.status) or str(entry.status)
+            if known:  # an operation's documented responses never change once added
+                self._keys[(entry.operation_id, entry.status)] = key
         per_op = self.calls.setdefault(entry.operation_id, {})
         per_op[key] = per_op.get(key, 0) + 1
 

@@ -9,6 +9,7 @@ other type as opaque bytes.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
@@ -204,6 +205,7 @@ def _best_range(
     return (best[1], best[0]) if best else None
 
 
+@functools.lru_cache(maxsize=256)  # the document's media types: read on every response
 def schema_applies(media_type: str | None) -> bool:
     """Whether the decoded body of ``media_type`` is checked against its schema (not XML)."""
     parsed = parse_media_type(media_type)

@@ -42,9 +42,10 @@ def check_request_head(
                 {"location": where, "pointer": "", "keyword": "maxLength", "limit": max_url_bytes},
             )
         )
-    sizes = [(name, len(name) + len(value) + 4) for name, value in headers]  # "name: value\r\n"
-    header_bytes = sum(size for _, size in sizes)
+    headers = list(headers)
+    header_bytes = sum(len(name) + len(value) + 4 for name, value in headers)  # "name: value\r\n"
     if header_bytes > max_header_bytes:
+        sizes = [(name, len(name) + len(value) + 4) for name, value in headers]
         largest, size = max(sizes, key=lambda pair: pair[1])
         name = largest.decode("latin-1").lower()
         problems.append(
