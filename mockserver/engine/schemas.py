@@ -511,7 +511,7 @@ class _Items:
     where the schema checks the array's items independently of each other and of the rest.
     """
 
-    __slots__ = ("field", "item", "passed")
+    __slots__ = ("field", "item", "passed", "size")
 
     #: Keywords of the list (array) schema that look at items together: then no split.
     _TOGETHER = frozenset({"minItems", "maxItems", "uniqueItems", "contains", "minContains",
@@ -519,12 +519,14 @@ class _Items:
     #: Keywords of an envelope object under which a property is checked on its own schema only.
     _ENVELOPE = frozenset({"type", "properties", "required", "additionalProperties", "$defs",
                            "title", "description", "nullable"})  # fmt: skip
-    _LIMIT = 4096
+    #: Bytes of remembered items per list schema; past it, the memory starts again empty.
+    _BUDGET = 4 << 20
 
     def __init__(self, field: str | None, item: Validator) -> None:
         self.field = field  # the envelope's array property; None: the list is the body
         self.item = item
         self.passed: set[bytes] = set()
+        self.size = 0
 
     @classmethod
     def of(cls, schema: Any) -> _Items | None:
@@ -571,9 +573,11 @@ class _Items:
             if key not in passed:
                 if not check(item):
                     return False
-                if len(passed) >= self._LIMIT:
+                if self.size > self._BUDGET:
                     passed.clear()
+                    self.size = 0
                 passed.add(key)
+                self.size += len(key)
         return True
 
 
