@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from ..engine.dispatch import Behaviour, Call, Reply, find_business
+from ..engine.dispatch import Behaviour, Call, Reply, find_business, find_record
 from ..engine.store import UNIQUE_FIELDS, Record, Store
-from ..errors import BadRequest, NotFound, Problem
+from ..errors import BadRequest, Problem
 from .listing import index_record, list_page
 from .render import render_counterparty_record
 
@@ -72,18 +72,8 @@ def _label(collection: str) -> str:
 
 
 def _find(business: Record, collection: str, call: Call) -> Record:
-    param = f"{_label(collection)}Id"
-    record_id = call.path[param]
-    record = business[collection].get(record_id)
-    if record is None:
-        raise NotFound(
-            Problem(
-                f"{_label(collection).capitalize()} not found: no {_label(collection)} "
-                f"{record_id} in this business.",
-                {"location": "path", "pointer": f"/{param}", "keyword": "exists"},
-            )
-        )
-    return record  # type: ignore[no-any-return]
+    label = _label(collection)
+    return find_record(business, collection, label, f"{label}Id", call)
 
 
 def _check_external_id(business: Record, collection: str, record: Record) -> None:

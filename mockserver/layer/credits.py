@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..engine.dispatch import Behaviour, Call, Reply, find_business
+from ..engine.dispatch import Behaviour, Call, Reply, find_business, find_record
 from ..engine.schemas import parse_date_time
 from ..engine.store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
 from ..errors import BadRequest, NotFound, Problem
@@ -327,21 +327,8 @@ def as_params(kind: CreditKind, credit: Record) -> dict[str, Any]:
     }
 
 
-def _credit_not_found(kind: CreditKind, credit_id: str) -> NotFound:
-    return NotFound(
-        Problem(
-            f"{kind.label.capitalize()} not found: no {kind.label} {credit_id} in this business.",
-            {"location": "path", "pointer": f"/{kind.path_param}", "keyword": "exists"},
-        )
-    )
-
-
 def _find_credit(business: Record, kind: CreditKind, call: Call) -> Record:
-    credit_id = call.path[kind.path_param]
-    credit = business[kind.collection].get(credit_id)
-    if credit is None:
-        raise _credit_not_found(kind, credit_id)
-    return credit  # type: ignore[no-any-return]
+    return find_record(business, kind.collection, kind.label, kind.path_param, call)
 
 
 def create(store: Store, kind: CreditKind, call: Call) -> Reply:

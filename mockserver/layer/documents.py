@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from ..engine.dispatch import Behaviour, Call, Reply, find_business
+from ..engine.dispatch import Behaviour, Call, Reply, find_business, find_record
 from ..engine.schemas import parse_date_time
 from ..engine.store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time, sortable_time
 from ..errors import BadRequest, NotFound, Problem
@@ -373,21 +373,8 @@ def as_params(kind: DocumentKind, document: Record) -> dict[str, Any]:
     return params
 
 
-def _not_found(kind: DocumentKind, document_id: str) -> NotFound:
-    return NotFound(
-        Problem(
-            f"{kind.label.capitalize()} not found: no {kind.label} {document_id} in this business.",
-            {"location": "path", "pointer": f"/{kind.path_param}", "keyword": "exists"},
-        )
-    )
-
-
 def find_document(business: Record, kind: DocumentKind, call: Call) -> Record:
-    document_id = call.path[kind.path_param]
-    document = business[kind.collection].get(document_id)
-    if document is None:
-        raise _not_found(kind, document_id)
-    return document  # type: ignore[no-any-return]
+    return find_record(business, kind.collection, kind.label, kind.path_param, call)
 
 
 def _refuse_voided(kind: DocumentKind, document: Record) -> None:
