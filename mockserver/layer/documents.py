@@ -20,6 +20,7 @@ from .counterparties import new_counterparty, store_counterparty
 from .kinds import DOCUMENT_KINDS, DocumentKind
 from .listing import date_bounds, index_record, list_page
 from .render import render_document
+from .tags import stored_tags
 
 #: Days each bill term gives until ``due_at`` (Layer's ``bill_terms`` values).
 BILL_TERMS = {"DUE_ON_RECEIPT": 0, "NET_10": 10, "NET_15": 15, "NET_30": 30, "NET_60": 60}
@@ -102,7 +103,7 @@ def compose(
                 "subtotal": subtotal,
                 "sales_taxes_total": taxes,
                 "total_amount": total,
-                "tags": _tags(ids, item.get("tags")),
+                "tags": stored_tags(ids, item.get("tags")),
             }
         )
     total_amount = document_total(lines_total, params)
@@ -162,7 +163,7 @@ def compose(
         "credited_amount": replacing["credited_amount"] if replacing else 0,
         "payment_allocations": list(replacing["payment_allocations"]) if replacing else [],
         "paid_at": None,
-        "tags": _tags(ids, params.get("tags")),
+        "tags": stored_tags(ids, params.get("tags")),
         "created_at": replacing["created_at"] if replacing else now,
         "updated_at": now,
     }
@@ -306,19 +307,6 @@ def _line_account(
         )
         return ""
     return str(account_id)
-
-
-def _tags(ids: IdFactory, tags: Any) -> list[Record]:
-    return [
-        {
-            "id": tag.get("_id") or ids.new(),
-            "key": tag["key"],
-            "value": tag["value"],
-            "dimension_display_name": tag.get("dimension_display_name"),
-            "value_display_name": tag.get("value_display_name"),
-        }
-        for tag in tags or ()
-    ]
 
 
 def store_document(
