@@ -5,6 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: A customer's or vendor's own fields: what a create, PUT or PATCH may set (``status`` aside)
+#: and what every answer showing one carries.
+PARTY_FIELDS = (
+    "external_id",
+    "individual_name",
+    "company_name",
+    "email",
+    "mobile_phone",
+    "office_phone",
+    "address_string",
+    "memo",
+)
+
 
 @dataclass(frozen=True)
 class PartyKind:

@@ -6,7 +6,7 @@ import uuid
 from functools import lru_cache
 
 from ..engine.store import Record
-from .kinds import CreditKind, DocumentKind
+from .kinds import PARTY_FIELDS, CreditKind, DocumentKind
 
 _TAG_NAMESPACE = uuid.UUID("6f1c7c2e-4f5b-4c3a-9a57-1c2f7f0e5b11")
 
@@ -75,16 +75,7 @@ def render_credit(
 
 def render_counterparty(kind: CreditKind, record: Record) -> Record:
     out: Record = {"type": kind.counterparty_type, "id": record["id"]}
-    for name in (
-        "external_id",
-        "individual_name",
-        "company_name",
-        "email",
-        "mobile_phone",
-        "office_phone",
-        "address_string",
-        "memo",
-    ):
+    for name in PARTY_FIELDS:
         out[name] = record.get(name)
     if kind.counterparty_has_status:
         out["status"] = record["status"]
@@ -98,17 +89,7 @@ def render_counterparty_record(collection: str, record: Record) -> Record:
         "type": "CustomerData" if collection == "customers" else "VendorData",
         "id": record["id"],
     }
-    for name in (
-        "external_id",
-        "individual_name",
-        "company_name",
-        "email",
-        "mobile_phone",
-        "office_phone",
-        "address_string",
-        "memo",
-        "status",
-    ):
+    for name in (*PARTY_FIELDS, "status"):
         out[name] = record.get(name)
     out["transaction_tags"] = []
     out["created_at"] = record.get("created_at")
