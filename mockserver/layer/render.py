@@ -24,22 +24,13 @@ def render_credit(
     """
     if shared is None:
         shared = {}
-    counterparty_id = credit["counterparty_id"]
-    counterparty = shared.get((kind.counterparty, counterparty_id))
-    if counterparty is None:
-        counterparty = render_counterparty(kind, business[kind.counterparties][counterparty_id])
-        shared[(kind.counterparty, counterparty_id)] = counterparty
-    accounts = business["ledger_accounts"]
+    counterparty = _shared_counterparty(business, kind, credit["counterparty_id"], shared)
     line_items = []
     for item in credit["line_items"]:
-        account = shared.get(("account", item["account_id"]))
-        if account is None:
-            account = render_account(accounts[item["account_id"]])
-            shared[("account", item["account_id"])] = account
         line_items.append(
             {
                 "id": item["id"],
-                "ledger_account": account,
+                "ledger_account": _shared_account(business, item["account_id"], shared),
                 "amount": item["amount"],
                 "memo": item["memo"],
                 "metadata": item["metadata"],
@@ -71,6 +62,28 @@ def render_credit(
         "metadata": credit["metadata"],
         "reference_number": credit["reference_number"],
     }
+
+
+def _shared_counterparty(
+    business: Record, kind: CreditKind, counterparty_id: str, shared: dict[tuple[str, str], Record]
+) -> Record:
+    """The customer or vendor ``counterparty_id`` as embedded, rendered once per ``shared``."""
+    rendered = shared.get((kind.counterparty, counterparty_id))
+    if rendered is None:
+        rendered = render_counterparty(kind, business[kind.counterparties][counterparty_id])
+        shared[(kind.counterparty, counterparty_id)] = rendered
+    return rendered
+
+
+def _shared_account(
+    business: Record, account_id: str, shared: dict[tuple[str, str], Record]
+) -> Record:
+    """The ledger account ``account_id`` as a line shows it, rendered once per ``shared``."""
+    rendered = shared.get(("account", account_id))
+    if rendered is None:
+        rendered = render_account(business["ledger_accounts"][account_id])
+        shared[("account", account_id)] = rendered
+    return rendered
 
 
 def render_counterparty(kind: CreditKind, record: Record) -> Record:
@@ -107,24 +120,15 @@ def render_document(
     business_id = business["business"]["id"]
     if shared is None:
         shared = {}
-    party_id = document[kind.counterparty_id]
-    party = shared.get((kind.counterparty, party_id))
-    if party is None:
-        party = render_counterparty(kind.credit_kind, business[kind.counterparties][party_id])
-        shared[(kind.counterparty, party_id)] = party
-    accounts = business["ledger_accounts"]
+    party = _shared_counterparty(business, kind.credit_kind, document[kind.counterparty_id], shared)
     line_items = []
     for item in document["line_items"]:
-        account = shared.get(("account", item["account_id"]))
-        if account is None:
-            account = render_account(accounts[item["account_id"]])
-            shared[("account", item["account_id"])] = account
         line_items.append(
             {
                 "id": item["id"],
                 "external_id": item["external_id"],
                 kind.id_field: document["id"],
-                "ledger_account": account,
+                "ledger_account": _shared_account(business, item["account_id"], shared),
                 "product": item["product"],
                 "description": item["description"],
                 "unit_price": item["unit_price"],
