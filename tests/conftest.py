@@ -6,6 +6,8 @@ import functools
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +61,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve_process(
+    port: int, *args: str, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """``python -m mockserver serve`` on loopback ``port`` with ``args``, logging warnings only,
+    in a child process that is just starting: the caller waits for it and stops it."""
+    command = [sys.executable, "-m", "mockserver", "serve", "--port", str(port)]
+    return subprocess.Popen(
+        [*command, "--log-level", "warning", *args], stdout=subprocess.DEVNULL, stderr=stderr
+    )
 
 
 @pytest.fixture(scope="session")

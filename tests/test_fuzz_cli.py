@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import free_port, serve_process
 
 from mockserver.config import FUZZ_CONFIG
 from mockserver.serving.cli import main
@@ -18,21 +18,7 @@ from mockserver.serving.cli import main
 
 def _serve(*args: str) -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockserver",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            *args,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = serve_process(port, *args)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

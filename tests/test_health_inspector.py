@@ -8,7 +8,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from conftest import CUSTOMER_CREDITS, free_port
+from conftest import CUSTOMER_CREDITS, free_port, serve_process
 from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
@@ -61,20 +61,7 @@ def test_health_answers_before_the_first_api_call_of_a_served_process() -> None:
     curl = shutil.which("curl")
     assert curl, "curl is needed (the README's readiness probe uses it)"
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockserver",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = serve_process(port, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import CUSTOMER_CREDITS, free_port
+from conftest import CUSTOMER_CREDITS, free_port, serve_process
 from starlette.testclient import TestClient
 
 from mockserver import Config, create_app
@@ -242,21 +242,8 @@ class Served:
     def __init__(self, state_file: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mockserver",
-                "serve",
-                "--port",
-                str(self.port),
-                "--state-file",
-                str(state_file),
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        self.process = serve_process(
+            self.port, "--state-file", str(state_file), stderr=subprocess.PIPE
         )
         deadline = time.monotonic() + 30
         while True:

@@ -1,4 +1,5 @@
-"""What a behaviour receives (``Call``) and returns (``Reply``); the business lookup they share."""
+"""What a behaviour receives (``Call``) and returns (``Reply``); the business and record lookups
+they share."""
 
 from __future__ import annotations
 
@@ -50,3 +51,18 @@ def find_business(store: Store, call: Call) -> Record:
             )
         )
     return business
+
+
+def find_record(business: Record, collection: str, label: str, param: str, call: Call) -> Record:
+    """The record of ``business[collection]`` whose id is the path parameter ``param``, or the 404
+    naming it as a ``label`` (``Invoice not found: no invoice … in this business.``)."""
+    record_id = call.path[param]
+    record = business[collection].get(record_id)
+    if record is None:
+        raise NotFound(
+            Problem(
+                f"{label.capitalize()} not found: no {label} {record_id} in this business.",
+                {"location": "path", "pointer": f"/{param}", "keyword": "exists"},
+            )
+        )
+    return record  # type: ignore[no-any-return]

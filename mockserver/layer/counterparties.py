@@ -10,23 +10,13 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from ..engine.dispatch import Behaviour, Call, Reply, find_business
+from ..engine.dispatch import Behaviour, Call, Reply, find_business, find_record
 from ..engine.store import UNIQUE_FIELDS, Record, Store
-from ..errors import BadRequest, NotFound, Problem
+from ..errors import BadRequest, Problem
+from .kinds import PARTY_FIELDS
 from .listing import index_record, list_page
 from .render import render_counterparty_record
 
-#: Fields a create, PUT or PATCH may set, with their value when absent on create.
-FIELDS = (
-    "external_id",
-    "individual_name",
-    "company_name",
-    "email",
-    "mobile_phone",
-    "office_phone",
-    "address_string",
-    "memo",
-)
 _ENTITY = {"customers": "Customer", "vendors": "Vendor"}
 _SORT_FIELDS = {"created_at": "created_at"}
 
@@ -36,7 +26,7 @@ def new_counterparty(
 ) -> Record:
     """A new ACTIVE customer or vendor record built from ``params``."""
     record: Record = {"id": record_id, "business_id": business["business"]["id"]}
-    for name in FIELDS:
+    for name in PARTY_FIELDS:
         record[name] = params.get(name)
     record["status"] = params.get("status") or "ACTIVE"
     record["created_at"] = now
@@ -72,18 +62,8 @@ def _label(collection: str) -> str:
 
 
 def _find(business: Record, collection: str, call: Call) -> Record:
-    param = f"{_label(collection)}Id"
-    record_id = call.path[param]
-    record = business[collection].get(record_id)
-    if record is None:
-        raise NotFound(
-            Problem(
-                f"{_label(collection).capitalize()} not found: no {_label(collection)} "
-                f"{record_id} in this business.",
-                {"location": "path", "pointer": f"/{param}", "keyword": "exists"},
-            )
-        )
-    return record  # type: ignore[no-any-return]
+    label = _label(collection)
+    return find_record(business, collection, label, f"{label}Id", call)
 
 
 def _check_external_id(business: Record, collection: str, record: Record) -> None:
@@ -144,7 +124,7 @@ def _change(store: Store, collection: str, call: Call, *, replace: bool) -> Repl
         existing = _find(business, collection, call)
         body = dict(call.body)
         if replace:
-            body = {name: body.get(name) for name in FIELDS} | {
+            body = {name: body.get(name) for name in PARTY_FIELDS} | {
                 "status": body.get("status") or "ACTIVE"
             }
         record = {**existing, **body, "updated_at": store.now()}

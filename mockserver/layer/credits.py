@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..engine.dispatch import Behaviour, Call, Reply, find_business
+from ..engine.dispatch import Behaviour, Call, Reply, find_business, find_record
 from ..engine.schemas import parse_date_time
 from ..engine.store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time
 from ..errors import BadRequest, NotFound, Problem
@@ -20,6 +20,7 @@ from .balances import hold, takes
 from .kinds import KINDS, CreditKind
 from .listing import index_credit, list_credits
 from .render import render_credit
+from .tags import stored_tags
 
 METADATA_LIMIT = 1024  # bytes of compact JSON (the published pages say 1 KB and 10 KB; README)
 
@@ -80,7 +81,7 @@ def compose(
                 "memo": item.get("memo"),
                 "metadata": item.get("metadata"),
                 "reference_number": item.get("reference_number"),
-                "tags": _tags(ids, item.get("tags")),
+                "tags": stored_tags(ids, item.get("tags")),
             }
         )
     _check_metadata(params.get("metadata"), "/metadata", findings)
@@ -97,7 +98,7 @@ def compose(
         "date": format_time(parse_date_time(date)) if date else created_at,  # type: ignore[arg-type]
         "line_items": line_items,
         "allocations": allocations,
-        "tags": _tags(ids, params.get("tags")),
+        "tags": stored_tags(ids, params.get("tags")),
         "memo": params.get("memo"),
         "metadata": params.get("metadata"),
         "reference_number": params.get("reference_number"),
@@ -191,19 +192,6 @@ def _check_metadata(metadata: Any, pointer: str, findings: _Findings) -> None:
             f"metadata is {size} bytes as compact JSON; it may be at most {METADATA_LIMIT} bytes.",
             "maxSize",
         )
-
-
-def _tags(ids: IdFactory, tags: Any) -> list[Record]:
-    return [
-        {
-            "id": tag.get("_id") or ids.new(),
-            "key": tag["key"],
-            "value": tag["value"],
-            "dimension_display_name": tag.get("dimension_display_name"),
-            "value_display_name": tag.get("value_display_name"),
-        }
-        for tag in tags or ()
-    ]
 
 
 def _allocations(
@@ -327,21 +315,8 @@ def as_params(kind: CreditKind, credit: Record) -> dict[str, Any]:
     }
 
 
-def _credit_not_found(kind: CreditKind, credit_id: str) -> NotFound:
-    return NotFound(
-        Problem(
-            f"{kind.label.capitalize()} not found: no {kind.label} {credit_id} in this business.",
-            {"location": "path", "pointer": f"/{kind.path_param}", "keyword": "exists"},
-        )
-    )
-
-
 def _find_credit(business: Record, kind: CreditKind, call: Call) -> Record:
-    credit_id = call.path[kind.path_param]
-    credit = business[kind.collection].get(credit_id)
-    if credit is None:
-        raise _credit_not_found(kind, credit_id)
-    return credit  # type: ignore[no-any-return]
+    return find_record(business, kind.collection, kind.label, kind.path_param, call)
 
 
 def create(store: Store, kind: CreditKind, call: Call) -> Reply:

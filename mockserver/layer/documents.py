@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from ..engine.dispatch import Behaviour, Call, Reply, find_business
+from ..engine.dispatch import Behaviour, Call, Reply, find_business, find_record
 from ..engine.schemas import parse_date_time
 from ..engine.store import UNIQUE_FIELDS, IdFactory, Record, Store, format_time, sortable_time
 from ..errors import BadRequest, NotFound, Problem
@@ -20,6 +20,7 @@ from .counterparties import new_counterparty, store_counterparty
 from .kinds import DOCUMENT_KINDS, DocumentKind
 from .listing import date_bounds, index_record, list_page
 from .render import render_document
+from .tags import stored_tags
 
 #: Days each bill term gives until ``due_at`` (Layer's ``bill_terms`` values).
 BILL_TERMS = {"DUE_ON_RECEIPT": 0, "NET_10": 10, "NET_15": 15, "NET_30": 30, "NET_60": 60}
@@ -102,7 +103,7 @@ def compose(
                 "subtotal": subtotal,
                 "sales_taxes_total": taxes,
                 "total_amount": total,
-                "tags": _tags(ids, item.get("tags")),
+                "tags": stored_tags(ids, item.get("tags")),
             }
         )
     total_amount = document_total(lines_total, params)
@@ -162,7 +163,7 @@ def compose(
         "credited_amount": replacing["credited_amount"] if replacing else 0,
         "payment_allocations": list(replacing["payment_allocations"]) if replacing else [],
         "paid_at": None,
-        "tags": _tags(ids, params.get("tags")),
+        "tags": stored_tags(ids, params.get("tags")),
         "created_at": replacing["created_at"] if replacing else now,
         "updated_at": now,
     }
@@ -308,19 +309,6 @@ def _line_account(
     return str(account_id)
 
 
-def _tags(ids: IdFactory, tags: Any) -> list[Record]:
-    return [
-        {
-            "id": tag.get("_id") or ids.new(),
-            "key": tag["key"],
-            "value": tag["value"],
-            "dimension_display_name": tag.get("dimension_display_name"),
-            "value_display_name": tag.get("value_display_name"),
-        }
-        for tag in tags or ()
-    ]
-
-
 def store_document(
     store: Store, business: Record, kind: DocumentKind, document: Record, replacing: Record | None
 ) -> None:
@@ -373,21 +361,8 @@ def as_params(kind: DocumentKind, document: Record) -> dict[str, Any]:
     return params
 
 
-def _not_found(kind: DocumentKind, document_id: str) -> NotFound:
-    return NotFound(
-        Problem(
-            f"{kind.label.capitalize()} not found: no {kind.label} {document_id} in this business.",
-            {"location": "path", "pointer": f"/{kind.path_param}", "keyword": "exists"},
-        )
-    )
-
-
 def find_document(business: Record, kind: DocumentKind, call: Call) -> Record:
-    document_id = call.path[kind.path_param]
-    document = business[kind.collection].get(document_id)
-    if document is None:
-        raise _not_found(kind, document_id)
-    return document  # type: ignore[no-any-return]
+    return find_record(business, kind.collection, kind.label, kind.path_param, call)
 
 
 def _refuse_voided(kind: DocumentKind, document: Record) -> None:

@@ -1,16 +1,48 @@
-"""What differs between customer and vendor credits, named once (``CreditKind``)."""
+"""What differs between customer and vendor credits (``CreditKind``) and between invoices and
+bills (``DocumentKind``), named once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: A customer's or vendor's own fields: what a create, PUT or PATCH may set (``status`` aside)
+#: and what every answer showing one carries.
+PARTY_FIELDS = (
+    "external_id",
+    "individual_name",
+    "company_name",
+    "email",
+    "mobile_phone",
+    "office_phone",
+    "address_string",
+    "memo",
+)
+
 
 @dataclass(frozen=True)
-class CreditKind:
+class PartyKind:
+    """A kind of record that belongs to a customer or a vendor, and the names derived from it."""
+
+    counterparty: str  # customer
+
+    @property
+    def counterparties(self) -> str:
+        return f"{self.counterparty}s"
+
+    @property
+    def counterparty_id(self) -> str:
+        return f"{self.counterparty}_id"
+
+    @property
+    def counterparty_external_id(self) -> str:
+        return f"{self.counterparty}_external_id"
+
+
+@dataclass(frozen=True)
+class CreditKind(PartyKind):
     """What differs between customer and vendor credits."""
 
     collection: str  # customer_credits
-    counterparty: str  # customer
     document: str  # invoice
     date_field: str  # sent_at
     account_field: str  # revenue_account_identifier
@@ -44,20 +76,8 @@ class CreditKind:
         return f"{self.collection[:-1]}_id"
 
     @property
-    def counterparties(self) -> str:
-        return f"{self.counterparty}s"
-
-    @property
     def documents(self) -> str:
         return f"{self.document}s"
-
-    @property
-    def counterparty_id(self) -> str:
-        return f"{self.counterparty}_id"
-
-    @property
-    def counterparty_external_id(self) -> str:
-        return f"{self.counterparty}_external_id"
 
     @property
     def document_id(self) -> str:
@@ -90,12 +110,11 @@ KINDS = (CUSTOMER_CREDITS, VENDOR_CREDITS)
 
 
 @dataclass(frozen=True)
-class DocumentKind:
+class DocumentKind(PartyKind):
     """What differs between invoices (receivables) and bills (payables)."""
 
     collection: str  # invoices
     label: str  # invoice
-    counterparty: str  # customer
     date_field: str  # sent_at
     number_field: str  # invoice_number
     open_status: str  # SENT: nothing paid or credited yet
@@ -109,18 +128,6 @@ class DocumentKind:
     payments_fully_allocated: bool
     #: The stable name of the account a line without ``account_identifier`` is booked to.
     default_account: str
-
-    @property
-    def counterparty_id(self) -> str:
-        return f"{self.counterparty}_id"
-
-    @property
-    def counterparty_external_id(self) -> str:
-        return f"{self.counterparty}_external_id"
-
-    @property
-    def counterparties(self) -> str:
-        return f"{self.counterparty}s"
 
     @property
     def id_field(self) -> str:

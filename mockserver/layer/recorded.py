@@ -18,20 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .kinds import PARTY_FIELDS
+
 Record = dict[str, Any]
 #: (collection, record) pairs of what an answer embeds.
 Embedded = list[tuple[str, Record]]
 
-_PARTY_FIELDS = (
-    "external_id",
-    "individual_name",
-    "company_name",
-    "email",
-    "mobile_phone",
-    "office_phone",
-    "address_string",
-    "memo",
-)
 _ACCOUNT_FIELDS = ("name", "account_number", "normality", "account_type", "account_subtype")
 
 
@@ -60,7 +52,7 @@ def _party(
 ) -> Record:
     """A customer or vendor record (an embedded copy has no times, a vendor's no status)."""
     record: Record = {"id": item["id"], "business_id": business_id}
-    record.update({name: item.get(name) for name in _PARTY_FIELDS})
+    record.update({name: item.get(name) for name in PARTY_FIELDS})
     record.update(_given(item, ("status", "created_at", "updated_at")))
     if embedded is not None:
         embedded.append((collection, record))

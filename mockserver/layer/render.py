@@ -6,7 +6,7 @@ import uuid
 from functools import lru_cache
 
 from ..engine.store import Record
-from .kinds import CreditKind, DocumentKind
+from .kinds import PARTY_FIELDS, CreditKind, DocumentKind
 
 _TAG_NAMESPACE = uuid.UUID("6f1c7c2e-4f5b-4c3a-9a57-1c2f7f0e5b11")
 
@@ -24,22 +24,13 @@ def render_credit(
     """
     if shared is None:
         shared = {}
-    counterparty_id = credit["counterparty_id"]
-    counterparty = shared.get((kind.counterparty, counterparty_id))
-    if counterparty is None:
-        counterparty = render_counterparty(kind, business[kind.counterparties][counterparty_id])
-        shared[(kind.counterparty, counterparty_id)] = counterparty
-    accounts = business["ledger_accounts"]
+    counterparty = _shared_counterparty(business, kind, credit["counterparty_id"], shared)
     line_items = []
     for item in credit["line_items"]:
-        account = shared.get(("account", item["account_id"]))
-        if account is None:
-            account = render_account(accounts[item["account_id"]])
-            shared[("account", item["account_id"])] = account
         line_items.append(
             {
                 "id": item["id"],
-                "ledger_account": account,
+                "ledger_account": _shared_account(business, item["account_id"], shared),
                 "amount": item["amount"],
                 "memo": item["memo"],
                 "metadata": item["metadata"],
@@ -73,18 +64,31 @@ def render_credit(
     }
 
 
+def _shared_counterparty(
+    business: Record, kind: CreditKind, counterparty_id: str, shared: dict[tuple[str, str], Record]
+) -> Record:
+    """The customer or vendor ``counterparty_id`` as embedded, rendered once per ``shared``."""
+    rendered = shared.get((kind.counterparty, counterparty_id))
+    if rendered is None:
+        rendered = render_counterparty(kind, business[kind.counterparties][counterparty_id])
+        shared[(kind.counterparty, counterparty_id)] = rendered
+    return rendered
+
+
+def _shared_account(
+    business: Record, account_id: str, shared: dict[tuple[str, str], Record]
+) -> Record:
+    """The ledger account ``account_id`` as a line shows it, rendered once per ``shared``."""
+    rendered = shared.get(("account", account_id))
+    if rendered is None:
+        rendered = render_account(business["ledger_accounts"][account_id])
+        shared[("account", account_id)] = rendered
+    return rendered
+
+
 def render_counterparty(kind: CreditKind, record: Record) -> Record:
     out: Record = {"type": kind.counterparty_type, "id": record["id"]}
-    for name in (
-        "external_id",
-        "individual_name",
-        "company_name",
-        "email",
-        "mobile_phone",
-        "office_phone",
-        "address_string",
-        "memo",
-    ):
+    for name in PARTY_FIELDS:
         out[name] = record.get(name)
     if kind.counterparty_has_status:
         out["status"] = record["status"]
@@ -98,17 +102,7 @@ def render_counterparty_record(collection: str, record: Record) -> Record:
         "type": "CustomerData" if collection == "customers" else "VendorData",
         "id": record["id"],
     }
-    for name in (
-        "external_id",
-        "individual_name",
-        "company_name",
-        "email",
-        "mobile_phone",
-        "office_phone",
-        "address_string",
-        "memo",
-        "status",
-    ):
+    for name in (*PARTY_FIELDS, "status"):
         out[name] = record.get(name)
     out["transaction_tags"] = []
     out["created_at"] = record.get("created_at")
@@ -126,24 +120,15 @@ def render_document(
     business_id = business["business"]["id"]
     if shared is None:
         shared = {}
-    party_id = document[kind.counterparty_id]
-    party = shared.get((kind.counterparty, party_id))
-    if party is None:
-        party = render_counterparty(kind.credit_kind, business[kind.counterparties][party_id])
-        shared[(kind.counterparty, party_id)] = party
-    accounts = business["ledger_accounts"]
+    party = _shared_counterparty(business, kind.credit_kind, document[kind.counterparty_id], shared)
     line_items = []
     for item in document["line_items"]:
-        account = shared.get(("account", item["account_id"]))
-        if account is None:
-            account = render_account(accounts[item["account_id"]])
-            shared[("account", item["account_id"])] = account
         line_items.append(
             {
                 "id": item["id"],
                 "external_id": item["external_id"],
                 kind.id_field: document["id"],
-                "ledger_account": account,
+                "ledger_account": _shared_account(business, item["account_id"], shared),
                 "product": item["product"],
                 "description": item["description"],
                 "unit_price": item["unit_price"],

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from ..engine.dispatch import Behaviour, Call, Reply, find_business
-from ..engine.store import Record, Store
+from ..engine.store import IdFactory, Record, Store
 from ..errors import BadRequest, NotFound, Problem
 from .balances import body_problem
 from .render import tag_definition_id, tag_dimension_id
@@ -53,6 +53,21 @@ def _new_value(business_id: str, key: str, params: Mapping[str, Any]) -> Record:
         "display_name": params.get("display_name"),
         "archived_at": None,
     }
+
+
+def stored_tags(ids: IdFactory, tags: Any) -> list[Record]:
+    """A request's ``tags`` (on a credit, a document or a line) as the record keeps them: each with
+    an id, the one it already has when an update starts from the stored record (``_id``)."""
+    return [
+        {
+            "id": tag.get("_id") or ids.new(),
+            "key": tag["key"],
+            "value": tag["value"],
+            "dimension_display_name": tag.get("dimension_display_name"),
+            "value_display_name": tag.get("value_display_name"),
+        }
+        for tag in tags or ()
+    ]
 
 
 def store_dimension(business: Record, dimension: Record) -> None:
