@@ -216,6 +216,11 @@ class Scenarios:
             self._rules.clear()
             return count
 
+    @property
+    def active(self) -> bool:
+        """Whether any rule is configured (a request may then be failed or delayed)."""
+        return bool(self._rules)
+
     def decide(self, operation_id: str) -> Forcing | None:
         """The combined forcing of every rule for ``operation_id``; None when none applies."""
         if not self._rules:

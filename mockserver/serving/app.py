@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
 from ..controls import coverage, drift, health, inferred, persistence, testcontrol, webhooks
@@ -231,9 +231,36 @@ class Sandbox:
         try:
             await response(scope, receive, send)
         finally:
-            # Webhooks go out only once the answer has been sent; the clock may have moved.
-            self.webhooks.collect()
-            self.webhooks.wake()
+            self.answered()  # webhooks go out only once the answer has been sent
+
+    def answer_now(
+        self, scope: Scope, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The answer to a public request whose body has been read, computed at once, without
+        the ASGI stack: status, headers and body. The served fast path (protocols.py) calls it
+        for requests that cannot have to wait (no ``Prefer``, no fault scenario, no CORS). None
+        if the answer would have to wait after all: nothing was answered or recorded, and the
+        request goes the ASGI way. ``answered()`` must follow once the answer is sent."""
+        if self.scenarios.active:
+            return None
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        running = self.endpoint(_Request(scope, receive))
+        try:
+            running.send(None)
+        except StopIteration as done:
+            response = done.value
+        else:  # it waited: only before the call is journaled or any behaviour runs
+            running.close()
+            return None
+        return response.status_code, response.raw_headers, response.body
+
+    def answered(self) -> None:
+        """After an answer is sent: webhooks go out (the clock may have moved)."""
+        self.webhooks.collect()
+        self.webhooks.wake()
 
     async def endpoint(self, request: Request) -> Response:
         op: Operation | None = None
@@ -685,6 +712,22 @@ class _SandboxApp(Starlette):
     restore the full stack; lifespan events always take it.
     """
 
+    #: The sandbox whose public requests the HTTP protocol may answer directly (``Sandbox.
+    #: answer_now``, protocols.py), and the entry ``create_app`` gave the router.
+    direct: Sandbox | None = None
+    direct_entry: ASGIApp | None = None
+
+    def direct_sandbox(self) -> Sandbox | None:
+        """``direct`` while the app is as ``create_app`` made it (nothing added or replaced)."""
+        if (
+            self.direct is None
+            or self.user_middleware
+            or self.exception_handlers
+            or self.router.default is not self.direct_entry
+        ):
+            return None
+        return self.direct
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self.user_middleware and not self.exception_handlers:
             scope["app"] = self
@@ -706,4 +749,5 @@ def create_app(config: Config | None = None) -> Starlette:
     # text: either way Starlette would answer off-contract.
     app.router.default = browser.entry(sandbox)  # the inspector page and CORS (browser.py)
     app.state.sandbox = sandbox
+    app.direct, app.direct_entry = sandbox, app.router.default
     return app

@@ -15,12 +15,17 @@ makes the kernel reset the connection, and the client would lose the answer.
 from __future__ import annotations
 
 import asyncio
+import logging
+import urllib.parse
 from typing import Any, cast
 
 import orjson
 
 from ..config import Config
 from ..errors import BadRequest, Problem, error_body
+from .app import CONTROL_PREFIX
+
+log = logging.getLogger("mockserver")
 
 #: Head bytes allowed beyond the app's URL and header limits before the parser stops reading.
 _HEAD_SLACK = 8 * 1024
@@ -62,7 +67,7 @@ def protocol_class(config: Config, implementation: str = "auto") -> type[asyncio
     body = unreadable_body(limit)
     if implementation in ("auto", "httptools"):
         try:
-            return _httptools_protocol(limit, body)
+            return _httptools_protocol(limit, body, config.max_body_bytes)
         except ImportError:
             if implementation == "httptools":
                 raise
@@ -160,13 +165,44 @@ def _h11_protocol(body: bytes) -> type[asyncio.Protocol]:
     return EnvelopeH11Protocol
 
 
-def _httptools_protocol(limit: int, body: bytes) -> type[asyncio.Protocol]:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+#: Request headers that send a request the ASGI way: what may make the answer wait or change
+#: on the way out (``Prefer``, CORS), or the body arrive in its own time (``Expect``).
+_NOT_DIRECT = frozenset({b"prefer", b"origin", b"expect", b"upgrade"})
+_NOT_DIRECT_PATHS = (CONTROL_PREFIX.encode("ascii"), b"/openapi.json")
+
+
+def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.Protocol]:
+    import httptools
+    from uvicorn.protocols.http.httptools_impl import (
+        HEADER_VALUE_RE,
+        STATUS_LINE,
+        HttpToolsProtocol,
+    )
 
     class EnvelopeHttpToolsProtocol(_LingeringClose, HttpToolsProtocol):
+        """uvicorn's protocol, plus a direct path for the sandbox's own requests.
+
+        uvicorn starts an ASGI task for every request, with its messages, a Starlette request
+        and response, and the CORS and inspector layers around the sandbox: half of what a
+        served fetch costs (bench/README.md). A public request to the sandbox that needs none
+        of that (no ``Prefer``, ``Origin`` or ``Expect`` header, no fault scenario, not the
+        control API, not HEAD, its body under the size limit, nothing else in flight on the
+        connection) is held until its body is in, then answered by ``Sandbox.answer_now`` and
+        written at once. Any other request, or one the sandbox turns down, goes uvicorn's way
+        unchanged, replayed from the parser's callbacks.
+        """
+
         # httptools buffers a head of any size; count the bytes that arrive before the head ends.
         _in_head = False
         _head_bytes = 0
+        _held: list[bytes] | None = None  # the body of a request held for the direct path
+        _held_bytes = 0
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            # Not with an access log asked for: its lines are written by uvicorn's cycle.
+            direct = getattr(self.app, "direct_sandbox", None)
+            self._direct = direct() if direct is not None and not self.config.access_log else None
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -175,7 +211,100 @@ def _httptools_protocol(limit: int, body: bytes) -> type[asyncio.Protocol]:
 
         def on_headers_complete(self) -> None:
             self._in_head = False
+            if self._holds():
+                self._held, self._held_bytes = [], 0
+                return
             super().on_headers_complete()
+
+        def _holds(self) -> bool:
+            """Whether this request may take the direct path (see the class docstring)."""
+            if self._direct is None or self.pipeline or self.limit_concurrency is not None:
+                return False
+            if self.cycle is not None and not self.cycle.response_complete:
+                return False
+            method = self.parser.get_method()
+            if method == b"HEAD" or self.parser.should_upgrade():
+                return False
+            if self.url.startswith(_NOT_DIRECT_PATHS) or not self.url.startswith(b"/"):
+                return False
+            return not any(name in _NOT_DIRECT for name, _ in self.headers)
+
+        def on_body(self, body: bytes) -> None:
+            held = self._held
+            if held is None:
+                super().on_body(body)
+                return
+            held.append(body)
+            self._held_bytes += len(body)
+            if self._held_bytes > max_body:  # the sandbox's 413 is the ASGI way's
+                self._release()
+
+        def on_message_complete(self) -> None:
+            held = self._held
+            if held is None:
+                super().on_message_complete()
+                return
+            self._held = None
+            if not self._answer_directly(b"".join(held)):
+                self._release(held, complete=True)
+
+        def shutdown(self) -> None:
+            # A held request is a request in flight: uvicorn lets it finish only once it has
+            # its task, so it goes uvicorn's way now (and its connection closes after it).
+            if self._held is not None:
+                self._release()
+            super().shutdown()
+
+        def _release(self, held: list[bytes] | None = None, *, complete: bool = False) -> None:
+            """Hand a held request to uvicorn as if it had never been held."""
+            if held is None:
+                held, self._held = self._held or [], None
+            super().on_headers_complete()
+            for chunk in held:
+                super().on_body(chunk)
+            if complete:
+                super().on_message_complete()
+
+        def _answer_directly(self, body: bytes) -> bool:
+            sandbox = self._direct
+            assert sandbox is not None
+            scope = self.scope
+            scope["method"] = self.parser.get_method().decode("ascii")
+            version = self.parser.get_http_version()
+            if version != "1.1":
+                scope["http_version"] = version
+            url = httptools.parse_url(self.url)
+            raw_path = url.path
+            path = raw_path.decode("ascii")
+            scope["path"] = urllib.parse.unquote(path) if "%" in path else path
+            scope["raw_path"] = raw_path
+            scope["query_string"] = url.query or b""
+            answer = sandbox.answer_now(cast(Any, scope), body)
+            if answer is None:
+                return False
+            status, headers, content = answer
+            keep_alive = version != "1.0" and self.parser.should_keep_alive()
+            head = [STATUS_LINE[status]]
+            for name, value in (*self.server_state.default_headers, *headers):
+                if HEADER_VALUE_RE.search(value):  # as uvicorn: never a split response
+                    log.error("invalid response header %r: answered 500", name)
+                    head = [STATUS_LINE[500], b"content-length: 0\r\n"]
+                    keep_alive, content = False, b""
+                    break
+                if name == b"connection" and b"close" in value.lower():
+                    keep_alive = False
+                head += (name, b": ", value, b"\r\n")
+            if not keep_alive:
+                head.append(b"connection: close\r\n")
+            head.append(b"\r\n")
+            if status not in (204, 304):
+                head.append(content)
+            self.transport.write(b"".join(head))
+            if not keep_alive:
+                self.transport.close()
+            self.on_response_complete()
+            sandbox.answered()
+            return True
 
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():

@@ -90,6 +90,10 @@ class BackgroundServer:
             log_level=self.log_level,
             access_log=False,
             lifespan=self.lifespan,
+            # As `mockserver serve`: the sandbox never uses the client's address, and without
+            # the X-Forwarded-* middleware around it, the sandbox's own requests can take the
+            # direct path (protocols.py).
+            proxy_headers=False,
             **options,
         )
         server = uvicorn.Server(config)
