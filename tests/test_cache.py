@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
 
 from mockserver import Config, create_app
-from mockserver.engine.spec import load_spec
+from mockserver.engine.spec import SpecError, load_spec
+from mockserver.serving.server import BackgroundServer
 
 DOCUMENT = {
     "openapi": "3.0.3",
@@ -139,3 +141,26 @@ def test_a_document_over_several_files_is_not_cached(
     spec = _write(tmp_path, split)
     assert load_spec(spec).operations[0].operation_id == "getThing"
     assert not list(cache.glob("spec-*"))  # thing.json may change while doc.json does not
+
+
+def test_serve_checks_a_users_examples_once_listening_and_a_strict_document_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", "off")
+    spec = _write(tmp_path, DOCUMENT)
+
+    def found() -> list[str]:
+        return [
+            r.getMessage() for r in caplog.records if "example does not match" in r.getMessage()
+        ]
+
+    with caplog.at_level(logging.WARNING):
+        app = create_app(Config(spec=spec), lint_in_background=True)
+        assert found() == []  # not checked before the app exists
+        with BackgroundServer(app, lifespan="on"):  # as `mockserver serve` runs it
+            deadline = time.monotonic() + 10
+            while not found() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert found() and "/n: the example does not match its own schema" in found()[0]
+        with pytest.raises(SpecError, match="example does not match its own schema"):
+            create_app(Config(spec=spec, strict_spec=True), lint_in_background=True)

@@ -593,8 +593,11 @@ def _compiled(schema: Any) -> jsonschema_rs.Validator | None:
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # not JSON (a YAML date in an enum, say): compile it, keep nothing
         key = None
-    if key is not None and key in _COMPILED:
-        return _COMPILED[key]
+    if key is not None:
+        try:
+            return _COMPILED[key]  # one lookup: a lint thread may clear the table meanwhile
+        except KeyError:
+            pass
     fast: jsonschema_rs.Validator | None
     try:
         fast = jsonschema_rs.Draft202012Validator(

@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import struct
+import threading
 from collections.abc import AsyncIterator, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -81,7 +82,7 @@ JSON_TYPE = "application/json"
 class Sandbox:
     """One running sandbox: compiled contract, store, behaviours; no I/O beyond start-up."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, lint_in_background: bool = False) -> None:
         self.config = config
         # The project's own documents load strictly; a user's is served with what is
         # understood, each finding logged once with its pointer (unless --strict-spec).
@@ -97,13 +98,13 @@ class Sandbox:
         )
         for finding in self.spec.findings:
             log.warning("%s: not understood, served without it: %s", self.spec.source, finding)
+        #: Documents to lint once serving has started (``create_app(lint_in_background)``).
+        self.lint_later: list[Spec] = []
         for spec, spec_strict in ((self.spec, strict), (self.control_spec, True)):
-            # Examples and declared-but-missing required properties are contract bugs too.
-            errors = document_errors(spec.document)  # cached by content (engine/cache.py)
-            if errors and spec_strict:
-                raise SpecError(f"{spec.source}: " + "; ".join(str(f) for f in errors))
-            for error in errors:
-                log.warning("%s: %s", spec.source, error)
+            if spec_strict or not lint_in_background:
+                _lint(spec, spec_strict)
+            else:  # only logged: start-up need not wait for it
+                self.lint_later.append(spec)
         #: Layer's envelope for errors (its own document asks for it); else the document's.
         self.layer_errors = self.spec.extension("error-style") == "layer"
         self.reject_unknown_query = self.spec.extension("unknown-query") == "reject"
@@ -510,7 +511,11 @@ class Sandbox:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Start-up is done in ``__init__``; shutdown writes the state file, if there is one."""
+        """Start-up is done in ``__init__`` (but for a deferred lint, started here, as the
+        server begins to listen); shutdown writes the state file, if there is one."""
+        for spec in self.lint_later:
+            threading.Thread(target=_lint, args=(spec, False), daemon=True).start()
+        self.lint_later = []
         yield
         self.webhooks.close()
         self.save_state()
@@ -737,10 +742,25 @@ class _SandboxApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(config: Config | None = None) -> Starlette:
-    """A Starlette app serving the sandbox described by ``config`` (defaults: built-in data)."""
+def _lint(spec: Spec, strict: bool) -> None:
+    """The document's examples and declared-but-missing required properties, which are contract
+    bugs too: refused in a strict document, else each logged (cached by content: engine/cache)."""
+    errors = document_errors(spec.document)
+    if errors and strict:
+        raise SpecError(f"{spec.source}: " + "; ".join(str(f) for f in errors))
+    for error in errors:
+        log.warning("%s: %s", spec.source, error)
+
+
+def create_app(config: Config | None = None, *, lint_in_background: bool = False) -> Starlette:
+    """A Starlette app serving the sandbox described by ``config`` (defaults: built-in data).
+
+    ``lint_in_background``: a document that is not strict (a user's, without ``--strict-spec``)
+    is checked for examples that break their schemas in a thread started by the app's lifespan
+    start-up, its findings logged as they come, rather than before the app exists
+    (``mockserver serve``: half of a cold start on a big document)."""
     workers.refuse_several_workers()  # state is per process (serving/workers.py)
-    sandbox = Sandbox(config or Config())
+    sandbox = Sandbox(config or Config(), lint_in_background=lint_in_background)
     log.info("loaded %s", sandbox.describe())
     app = _SandboxApp(lifespan=sandbox.lifespan)
     # Every request, the two documents included, goes to the sandbox. It is the router's

@@ -402,7 +402,7 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=options["log_level"].upper(), format="%(levelname)s: %(message)s")
     try:
-        app = create_app(config)
+        app = create_app(config, lint_in_background=True)
     except (SpecError, FixtureError, StateFileError, ValueError) as exc:
         print(f"mockserver: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
