@@ -103,6 +103,8 @@ class Sandbox:
         for spec, spec_strict in ((self.spec, strict), (self.control_spec, True)):
             if spec_strict or not lint_in_background:
                 _lint(spec, spec_strict)
+            elif (cached := document_errors(spec.document, cached_only=True)) is not None:
+                _log_errors(spec, cached)  # known from an earlier start: no thread needed
             else:  # only logged: start-up need not wait for it
                 self.lint_later.append(spec)
         #: Layer's envelope for errors (its own document asks for it); else the document's.
@@ -748,6 +750,10 @@ def _lint(spec: Spec, strict: bool) -> None:
     errors = document_errors(spec.document)
     if errors and strict:
         raise SpecError(f"{spec.source}: " + "; ".join(str(f) for f in errors))
+    _log_errors(spec, errors)
+
+
+def _log_errors(spec: Spec, errors: list[str]) -> None:
     for error in errors:
         log.warning("%s: %s", spec.source, error)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -48,12 +48,17 @@ def lint_document(document: Mapping[str, Any]) -> list[Finding]:
     return list(_Linter(document).run())
 
 
-def document_errors(document: Mapping[str, Any]) -> list[str]:
+@overload
+def document_errors(document: Mapping[str, Any]) -> list[str]: ...
+@overload
+def document_errors(document: Mapping[str, Any], *, cached_only: bool) -> list[str] | None: ...
+def document_errors(document: Mapping[str, Any], *, cached_only: bool = False) -> list[str] | None:
     """The error findings of ``document`` as text, as start-up reports them.
 
     Linting checks every example against its schema: on a document of hundreds of operations
     that is most of a cold start. The result is kept in the on-disk cache (engine/cache.py)
     under the document's content, so a second start with the same document reads it back.
+    ``cached_only``: None rather than linting when the cache does not have it.
     """
     try:
         name: str | None = cache.key("lint", orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS))
@@ -67,6 +72,8 @@ def document_errors(document: Mapping[str, Any]) -> list[str]:
             found = None
         if isinstance(found, list) and all(isinstance(e, str) for e in found):
             return found
+    if cached_only:
+        return None
     errors = [str(f) for f in lint_document(document) if f.severity == "error"]
     if name:
         cache.store(name, orjson.dumps(errors))
