@@ -250,7 +250,9 @@ class Sandbox:
         async def receive() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        running = self.endpoint(_Request(scope, receive))
+        request = _Request(scope, receive)
+        request.held = body
+        running = self.endpoint(request)
         try:
             running.send(None)
         except StopIteration as done:
@@ -457,6 +459,9 @@ class Sandbox:
     async def _read_body(self, request: Request, op: Operation) -> bytes:
         """The body, never read past the limit: 413 beyond it where ``op`` takes a body."""
         limit = self.config.max_body_bytes
+        held = request.held if isinstance(request, _Request) else None
+        if held is not None:  # read already, under the limit (the direct path)
+            return held
         headers = request.headers
         if "content-length" not in headers and "transfer-encoding" not in headers:
             return b""  # HTTP/1.1 sends no body without either: nothing to wait for
@@ -555,6 +560,9 @@ class _IndexedHeaders(Headers):
 
 
 class _Request(Request):
+    #: The whole body, when the protocol read it before the request was made (the direct path).
+    held: bytes | None = None
+
     @property
     def headers(self) -> Headers:
         if not hasattr(self, "_headers"):
