@@ -91,6 +91,8 @@ class _LingeringTransport:
         return getattr(self._transport, name)
 
     def write(self, data: bytes) -> None:
+        if self.lingering:  # closing: what a pipelined request still answers is dropped
+            return
         head = self._head
         if head is not None:
             self._head = None
@@ -187,14 +189,15 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
         served fetch costs (bench/README.md). A public request to the sandbox that needs none
         of that (no ``Prefer``, ``Origin`` or ``Expect`` header, no fault scenario, not the
         control API, not HEAD, its body under the size limit, nothing else in flight on the
-        connection) is held until its body is in, then answered by ``Sandbox.answer_now`` and
-        written at once. Any other request, or one the sandbox turns down, goes uvicorn's way
-        unchanged, replayed from the parser's callbacks.
+        connection, the client reading its answers) is held until its body is in, then
+        answered by ``Sandbox.answer_now`` and written at once. Any other request, or one the
+        sandbox turns down, goes uvicorn's way unchanged, replayed from the parser's callbacks.
         """
 
         # httptools buffers a head of any size; count the bytes that arrive before the head ends.
         _in_head = False
         _head_bytes = 0
+        _ended_in_chunk = False  # a request ended in the chunk being parsed
         _held: list[bytes] | None = None  # the body of a request held for the direct path
         _held_bytes = 0
 
@@ -222,6 +225,8 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
                 return False
             if self.cycle is not None and not self.cycle.response_complete:
                 return False
+            if self.flow.write_paused:  # a client not reading its answers: uvicorn's way waits
+                return False
             method = self.parser.get_method()
             if method == b"HEAD" or self.parser.should_upgrade():
                 return False
@@ -240,6 +245,7 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
                 self._release()
 
         def on_message_complete(self) -> None:
+            self._ended_in_chunk = True
             held = self._held
             if held is None:
                 super().on_message_complete()
@@ -309,9 +315,14 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
                 return
+            self._ended_in_chunk = False
             super().data_received(data)
-            # Still in the head after this chunk: all of it was head (buffered by the parser).
-            if self._in_head and not self.transport.is_closing():
+            # Still in the head after this chunk, and no request ended in it: all of it was
+            # head (buffered by the parser). A chunk that also held the end of an earlier
+            # (pipelined) request is not counted: how much of it is the new head is unknown,
+            # and the next chunk is counted in full, so the parser still holds at most one
+            # chunk past the limit.
+            if self._in_head and not self._ended_in_chunk and not self.transport.is_closing():
                 self._head_bytes += len(data)
                 if self._head_bytes > limit:
                     self.send_400_response("request head too large")
