@@ -224,7 +224,7 @@ components:
       type: object
       required: [missing]
       properties:
-        yes: {type: string}
+        true: {type: string}
         Null: {type: string}
 """
 

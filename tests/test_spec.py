@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mockserver import Config, create_app
 from mockserver.config import BUILTIN_CONTROL_SPEC, BUILTIN_SPEC
@@ -147,3 +148,26 @@ def test_an_example_that_breaks_its_schema_stops_start_up(tmp_path: Path) -> Non
     with pytest.raises(SpecError, match=r"example does not match its own schema"):
         create_app(Config(spec=spec, strict_spec=True))
     create_app(Config(spec=spec))  # a user's document: logged, and the rest is served
+
+
+def test_a_yaml_document_is_read_as_yaml_1_2_as_openapi_specifies() -> None:
+    from mockserver.engine.document import parse_text
+
+    text = "a: 18:00\nb: 2024-01-01\nc: yes\nd: 0777\ne: '12'\nf: ~\n200: x\n"
+    # YAML 1.1 (PyYAML alone) would give 1080, a date, True and 777.
+    assert parse_text(text, "doc.yaml") == {
+        "a": "18:00",
+        "b": "2024-01-01",
+        "c": "yes",
+        "d": 777,
+        "e": "12",
+        "f": None,
+        200: "x",
+    }
+    # Merge keys exist only in YAML 1.1: such a document is read as its authors meant.
+    merged = parse_text("base: &b {x: 1}\nitem:\n  <<: *b\n  y: 2\n", "doc.yaml")
+    assert merged["item"] == {"x": 1, "y": 2}
+    with pytest.raises(yaml.YAMLError, match="single document"):  # not the first one silently
+        parse_text("a: 1\n---\nb: 2\n", "doc.yaml")
+    with pytest.raises(yaml.YAMLError, match="line 1"):  # PyYAML's message: line and column
+        parse_text("a: [1, 2\n", "doc.yaml")
