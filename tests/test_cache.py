@@ -6,11 +6,12 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mockserver import Config, create_app
-from mockserver.engine.spec import SpecError, load_spec
+from mockserver.engine.spec import Spec, SpecError, load_spec
 from mockserver.serving.server import BackgroundServer
 
 DOCUMENT = {
@@ -129,18 +130,39 @@ def test_a_document_is_compiled_once_per_content(
     assert len(list(cache.glob("spec-strict-*"))) == 1
 
 
-def test_a_document_over_several_files_is_not_cached(
+def test_a_document_over_several_files_is_cached_under_every_files_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(cache))
-    (tmp_path / "thing.json").write_text(json.dumps({"type": "object"}))
+    thing = tmp_path / "schemas" / "thing.json"
+    thing.parent.mkdir()
+    thing.write_text(json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}}))
     split = json.loads(json.dumps(DOCUMENT))
     media = split["paths"]["/things/{id}"]["get"]["responses"]["200"]["content"]
-    media["application/json"] = {"schema": {"$ref": "thing.json"}}
+    media["application/json"] = {"schema": {"$ref": "schemas/thing.json"}}
     spec = _write(tmp_path, split)
-    assert load_spec(spec).operations[0].operation_id == "getThing"
-    assert not list(cache.glob("spec-*"))  # thing.json may change while doc.json does not
+
+    def schema_of(loaded: Spec) -> Any:
+        return loaded.operations[0].responses["200"].media_types["application/json"].schema
+
+    first = load_spec(spec)
+    assert len(list(cache.glob("files-strict-*"))) == 1  # the manifest: which files were read
+    (entry,) = cache.glob("spec-strict-*")
+    written = entry.stat().st_mtime_ns
+    again = load_spec(spec)  # every file unchanged: read from the cache, not compiled
+    assert again is not first and schema_of(again) == schema_of(first)
+    assert entry.stat().st_mtime_ns == written
+
+    # A change in a referenced file alone is seen: compiled again, under its new content.
+    thing.write_text(json.dumps({"type": "object", "properties": {"n": {"type": "string"}}}))
+    changed = load_spec(spec)
+    assert json.dumps(schema_of(changed)) != json.dumps(schema_of(first))
+    assert "string" in json.dumps(schema_of(changed))
+    assert len(list(cache.glob("spec-strict-*"))) == 2
+    thing.unlink()  # a file gone: an error, as without the cache
+    with pytest.raises(SpecError):
+        load_spec(spec)
 
 
 def test_serve_checks_a_users_examples_once_listening_and_a_strict_document_before(

@@ -79,15 +79,24 @@ def read_file(path: Path) -> Any:
         raise SpecError(f"{path}: not valid YAML/JSON: {exc}") from exc
 
 
-def read_document(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML or JSON OpenAPI document, bundling the files its ``$ref``s point into."""
+def read_document(path: str | Path, files: list[Path] | None = None) -> dict[str, Any]:
+    """Parse a YAML or JSON OpenAPI document, bundling the files its ``$ref``s point into.
+
+    ``files``: where to add every file that was read (the document's own first).
+    """
     path = Path(path)
     document = read_file(path)
     if not isinstance(document, dict):
         raise SpecError(f"{path}: an OpenAPI document must be a mapping at the top level")
-    if _has_external_refs(document):
-        return _Bundler(path.resolve(), document).bundle()
-    return document
+    if not _has_external_refs(document):
+        if files is not None:
+            files.append(path.resolve())
+        return document
+    bundler = _Bundler(path.resolve(), document)
+    bundled = bundler.bundle()
+    if files is not None:
+        files.extend(bundler.files)
+    return bundled
 
 
 def _has_external_refs(node: Any) -> bool:

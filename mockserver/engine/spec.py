@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 from collections.abc import Mapping
@@ -10,6 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 from ..errors import SpecError
 from . import cache
@@ -229,18 +232,26 @@ _EXTERNAL_REF = re.compile(rb"""\$ref['"]?\s*:\s*['"]?[^'"#\s]""")
 def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
     """Read and compile an OpenAPI 3.0/3.1 document (several files joined by ``$ref``).
 
-    A document in one file is compiled once per content: the compiled form is kept in the
-    on-disk cache (engine/cache.py) under the file's bytes, and a later start with the same
-    bytes unpickles it instead of parsing and compiling again.
+    The compiled form is kept in the on-disk cache (engine/cache.py) under the content of
+    every file the document was read from, and a later start with the same bytes unpickles it
+    instead of parsing and compiling again. For a document in one file that is its bytes; for
+    one split over several, a manifest (kept under the root file's path) names the files,
+    whose bytes are hashed again on every start.
     """
-    name = None
+    mode = "strict" if strict else "lenient"
     try:
         raw = Path(path).read_bytes()
     except OSError:
         raw = b""  # read_document says what is wrong
+    name = None
+    manifest = None
     if raw and _EXTERNAL_REF.search(raw) is None:
-        mode = "strict" if strict else "lenient"
         name = cache.key(f"spec-{mode}", str(path).encode() + b"\0" + raw)
+    elif raw:
+        manifest = cache.key(f"files-{mode}", str(Path(path).resolve()).encode())
+        listed = _listed_files(cache.load(manifest))
+        name = _content_key(mode, path, listed) if listed else None
+    if name is not None:
         hit = cache.load(name)
         if hit is not None:
             try:
@@ -249,7 +260,8 @@ def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
                 spec = None
             if isinstance(spec, Spec):
                 return spec
-    document = read_document(path)
+    files: list[Path] = []
+    document = read_document(path, files)
     try:
         spec = compile_spec(document, source=str(path), strict=strict)
     except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
@@ -258,9 +270,35 @@ def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
             f"{path}: not a well-formed OpenAPI document ({type(exc).__name__}: {exc}); "
             f"`mockserver lint {path}` lists every problem with its JSON Pointer"
         ) from None
+    if manifest is not None:
+        name = _content_key(mode, path, files)
+        if name is not None:
+            cache.store(manifest, orjson.dumps([str(f) for f in files]))
     if name is not None:
         cache.store(name, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
     return spec
+
+
+def _listed_files(entry: bytes | None) -> list[Path]:
+    """The files a manifest names (none if it is missing or damaged)."""
+    try:
+        listed = orjson.loads(entry) if entry else []
+    except orjson.JSONDecodeError:
+        return []
+    return [Path(f) for f in listed if isinstance(f, str)] if isinstance(listed, list) else []
+
+
+def _content_key(mode: str, path: str | Path, files: list[Path]) -> str | None:
+    """The cache entry of a document read from ``files``, by their bytes now (None if one
+    cannot be read: then nothing is cached)."""
+    digest = hashlib.sha256(str(path).encode())
+    for file in files:
+        try:
+            content = file.read_bytes()
+        except OSError:
+            return None
+        digest.update(b"\0" + str(file).encode() + b"\0" + hashlib.sha256(content).digest())
+    return cache.key(f"spec-{mode}", digest.digest())
 
 
 def check_version(document: Mapping[str, Any], source: str) -> None:
