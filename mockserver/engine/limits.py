@@ -7,7 +7,7 @@ validators or the behaviours.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,7 +25,7 @@ _MAX_NUL_PROBLEMS = 20
 def check_request_head(
     raw_path: bytes,
     query_string: bytes,
-    headers: Iterable[tuple[bytes, bytes]],
+    headers: Sequence[tuple[bytes, bytes]],
     max_url_bytes: int,
     max_header_bytes: int,
 ) -> None:
@@ -42,7 +42,6 @@ def check_request_head(
                 {"location": where, "pointer": "", "keyword": "maxLength", "limit": max_url_bytes},
             )
         )
-    headers = list(headers)
     header_bytes = sum(len(name) + len(value) + 4 for name, value in headers)  # "name: value\r\n"
     if header_bytes > max_header_bytes:
         sizes = [(name, len(name) + len(value) + 4) for name, value in headers]

@@ -43,26 +43,7 @@ _REASONS = {
 
 def success_status(op: Operation) -> int:
     """The status an operation answers when it succeeds: its lowest documented 2xx."""
-    found = _SUCCESS.get(op.operation_id)
-    if found is None or found[0] is not op:
-        found = _SUCCESS[op.operation_id] = (op, _success_status(op))
-    return found[1]
-
-
-#: operationId -> (operation, its success status), read on every request.
-_SUCCESS: dict[str, tuple[Operation, int]] = {}
-
-
-def _success_status(op: Operation) -> int:
-    statuses = sorted(int(s) for s in op.responses if s.isdigit() and 200 <= int(s) < 300)
-    if statuses:
-        return statuses[0]
-    if any(s.upper() == "2XX" for s in op.responses):
-        return 200
-    numeric = sorted(int(s) for s in op.responses if s.isdigit())
-    if "default" in op.responses or not numeric:
-        return 200
-    return numeric[0]
+    return op.success_status
 
 
 @functools.lru_cache(maxsize=512)

@@ -132,6 +132,20 @@ class Operation:
         return MappingProxyType({name: self.schemes[name].kind for name in self.scheme_names})
 
     @cached_property
+    def success_status(self) -> int:
+        """The status it answers when it succeeds: its lowest documented 2xx (else 200 for a
+        ``2XX`` or ``default`` response, else its lowest status)."""
+        statuses = sorted(int(s) for s in self.responses if s.isdigit() and 200 <= int(s) < 300)
+        if statuses:
+            return statuses[0]
+        if any(s.upper() == "2XX" for s in self.responses):
+            return 200
+        numeric = sorted(int(s) for s in self.responses if s.isdigit())
+        if "default" in self.responses or not numeric:
+            return 200
+        return numeric[0]
+
+    @cached_property
     def _responses_by_status(self) -> dict[int, ResponseSpec | None]:
         return {}
 

@@ -236,6 +236,14 @@ class Sandbox:
         finally:
             self.answered()  # webhooks go out only once the answer has been sent
 
+    @staticmethod
+    def answers_directly(target: bytes) -> bool:
+        """Whether a request for ``target`` (the request line's, query included) is one
+        ``endpoint`` answers, so that ``answer_now`` may: not the two documents nor the
+        inspector's pages (``asgi`` and ``browser.entry`` serve those), nor the control API,
+        which stays on the ASGI way with them."""
+        return target.startswith(b"/") and not target.startswith(_NOT_ENDPOINT)
+
     def answer_now(
         self, scope: Scope, body: bytes
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
@@ -246,11 +254,7 @@ class Sandbox:
         request goes the ASGI way. ``answered()`` must follow once the answer is sent."""
         if self.scenarios.active:
             return None
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        request = _Request(scope, receive)
+        request = _Request(scope, _nothing_to_receive)
         request.held = body
         running = self.endpoint(request)
         try:
@@ -557,6 +561,15 @@ class _IndexedHeaders(Headers):
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._index.get(key.lower(), default)
+
+
+#: Request targets ``endpoint`` does not answer directly (``Sandbox.answers_directly``).
+_NOT_ENDPOINT = (CONTROL_PREFIX.encode("ascii"), b"/openapi.json")
+
+
+async def _nothing_to_receive() -> Message:
+    """The ``receive`` of a request whose body is ``held``: nothing more will come."""
+    return {"type": "http.disconnect"}
 
 
 class _Request(Request):

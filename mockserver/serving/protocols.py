@@ -23,7 +23,6 @@ import orjson
 
 from ..config import Config
 from ..errors import BadRequest, Problem, error_body
-from .app import CONTROL_PREFIX
 
 log = logging.getLogger("mockserver")
 
@@ -170,7 +169,6 @@ def _h11_protocol(body: bytes) -> type[asyncio.Protocol]:
 #: Request headers that send a request the ASGI way: what may make the answer wait or change
 #: on the way out (``Prefer``, CORS), or the body arrive in its own time (``Expect``).
 _NOT_DIRECT = frozenset({b"prefer", b"origin", b"expect", b"upgrade"})
-_NOT_DIRECT_PATHS = (CONTROL_PREFIX.encode("ascii"), b"/openapi.json")
 
 
 def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.Protocol]:
@@ -230,7 +228,7 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             method = self.parser.get_method()
             if method == b"HEAD" or self.parser.should_upgrade():
                 return False
-            if self.url.startswith(_NOT_DIRECT_PATHS) or not self.url.startswith(b"/"):
+            if not self._direct.answers_directly(self.url):
                 return False
             return not any(name in _NOT_DIRECT for name, _ in self.headers)
 
