@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -18,16 +18,35 @@ REDACTED = "[redacted]"
 RAW_BODY_CHARS = 4096
 
 
-def request_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The request's headers by lower-case name (repeats joined with ", "), credentials
-    redacted: ``Authorization: Bearer abc`` is kept as ``Bearer [redacted]``."""
+#: A header's name or value, as the server read it (bytes) or as a caller gave it.
+Text = str | bytes
+_REDACTED_NAMES = frozenset(
+    form for name in REDACTED_HEADERS for form in (name, name.encode("latin-1"))
+)
+
+
+def kept_headers(raw: Iterable[tuple[Text, Text]]) -> tuple[tuple[Text, Text], ...]:
+    """Request headers as the journal keeps them: the pairs as given, credentials redacted
+    (``Authorization: Bearer abc`` is kept as ``Bearer [redacted]``). ``request_headers``
+    reads them back; decoding waits until someone reads the entry."""
+    return tuple(
+        (name, _redacted(value)) if name.lower() in _REDACTED_NAMES else (name, value)
+        for name, value in raw
+    )
+
+
+def _redacted(value: Text) -> str:
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    scheme, _, credentials = text.strip().partition(" ")
+    return f"{scheme} {REDACTED}" if credentials else REDACTED
+
+
+def request_headers(pairs: Iterable[tuple[Text, Text]]) -> dict[str, str]:
+    """Kept headers (``kept_headers``) by lower-case name, repeats joined with ", "."""
     headers: dict[str, str] = {}
-    for raw_name, raw_value in raw:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        if name in REDACTED_HEADERS:
-            scheme, _, credentials = value.strip().partition(" ")
-            value = f"{scheme} {REDACTED}" if credentials else REDACTED
+    for raw_name, raw_value in pairs:
+        name = (raw_name.decode("latin-1") if isinstance(raw_name, bytes) else raw_name).lower()
+        value = raw_value.decode("latin-1") if isinstance(raw_value, bytes) else raw_value
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
 
@@ -54,7 +73,7 @@ class Entry:
     """
 
     __slots__ = (
-        "_headers_json",
+        "_headers",
         "_proxy_json",
         "_request_json",
         "_response_json",
@@ -87,7 +106,7 @@ class Entry:
         contract_violation: bool,
         response_json: bytes | None = None,
         fault: str | None = None,
-        request_headers: Mapping[str, str] | None = None,
+        request_headers: Mapping[str, str] | tuple[tuple[Text, Text], ...] | None = None,
         ignored_preferences: tuple[str, ...] = (),
         violations: tuple[Mapping[str, Any], ...] = (),
         proxy: Mapping[str, Any] | None = None,
@@ -108,7 +127,12 @@ class Entry:
         self.contract_violation = contract_violation
         #: A connection fault (``close``, ``reset``, ``truncate``) cut the answer; no status.
         self.fault = fault
-        self._headers_json = _encode(dict(request_headers or {}))
+        #: ``kept_headers`` pairs: a mapping given is taken as it is (redacted by the caller).
+        self._headers = (
+            request_headers
+            if isinstance(request_headers, tuple)
+            else tuple((request_headers or {}).items())
+        )
         #: ``Prefer`` preferences the sandbox does not know, and so ignored (RFC 7240).
         self.ignored_preferences = tuple(ignored_preferences)
         #: What broke the contract, each marked ``"in": "request"`` or ``"response"`` with
@@ -124,7 +148,7 @@ class Entry:
     @property
     def request_headers(self) -> dict[str, str]:
         """The request's headers by lower-case name, ``Authorization`` redacted."""
-        return dict(orjson.loads(self._headers_json)) if self._headers_json else {}
+        return request_headers(self._headers)
 
     @property
     def response_body(self) -> Any:
@@ -187,7 +211,7 @@ class Entry:
             self.off_contract,
             self.contract_violation,
             self.fault,
-            self._headers_json,
+            self._headers,
             self.ignored_preferences,
             self._violations_json,
             self._proxy_json,
@@ -209,7 +233,7 @@ class Entry:
             entry.off_contract,
             entry.contract_violation,
             entry.fault,
-            entry._headers_json,
+            entry._headers,
             entry.ignored_preferences,
             entry._violations_json,
             entry._proxy_json,

@@ -18,7 +18,7 @@ class RateLimiter:
         self._last = clock()
         self._lock = threading.Lock()
         self._headers: dict[str, str] = {}
-        self._key: tuple[int, int] | None = None
+        self._key: tuple[int, int, int] | None = None
 
     def take(self) -> tuple[bool, Mapping[str, str]]:
         """Take one request from the bucket: whether it was allowed, and the headers to send."""
@@ -32,17 +32,18 @@ class RateLimiter:
             seconds_to_full = (self.limit - self._tokens) / self.limit
             remaining = int(self._tokens)
             reset = math.ceil(time.time() + seconds_to_full)
-            if allowed and (remaining, reset) == self._key:
+            retry = 0 if allowed else max(1, math.ceil((1 - self._tokens) / self.limit))
+            key = (remaining, reset, retry)
+            if key == self._key:
                 # Unchanged since the last answer (under load: "0" remaining, the same second),
-                # so the same read-only headers serve again.
+                # so the same headers serve again: callers never change the mapping.
                 return allowed, self._headers
             headers = {
                 "X-RateLimit-Limit": str(self.limit),
                 "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": str(reset),
             }
-            if not allowed:
-                headers["Retry-After"] = str(max(1, math.ceil((1 - self._tokens) / self.limit)))
-                return allowed, headers
-            self._key, self._headers = (remaining, reset), headers
+            if retry:
+                headers["Retry-After"] = str(retry)
+            self._key, self._headers = key, headers
             return allowed, headers

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..engine.dispatch import Behaviour, Call, Reply
+from ..engine.schemas import Validator
 from ..engine.spec import component_validator
-from ..engine.store import Event, Store, format_time
+from ..engine.store import Event, Store, format_time, random_uuid
 
 if TYPE_CHECKING:
     import httpx  # imported by the first delivery worker: 40 ms of start-up otherwise
@@ -80,7 +81,7 @@ def event_body(event: Event, business_external_id: str | None) -> dict[str, Any]
     """The JSON body subscribers receive for ``event`` (the ``WebhookEvent`` schema)."""
     entity, _, operation = event.type.partition(".")
     return {
-        "id": f"{entity}_{operation}_{uuid.uuid4()}",
+        "id": f"{entity}_{operation}_{random_uuid()}",
         "type": event.type,
         "business_id": event.business_id,
         "business_external_id": business_external_id,
@@ -139,6 +140,7 @@ class Webhooks:
         self.timeout = timeout
         self._document = document
         self._has_schema = EVENT_SCHEMA in (document.get("components") or {}).get("schemas", {})
+        self._validator: Validator | None = None  # of EVENT_SCHEMA, compiled on first use
         self._lock = threading.Lock()
         self._lanes: dict[str, _Lane] = {}
         self._events: deque[_Capture] = deque(maxlen=journal_cap)
@@ -193,7 +195,8 @@ class Webhooks:
                 self._event_seq += 1
                 self._events.append(_Capture(self._event_seq, body))
                 bodies.append(body)
-                problems = self._violations(body)
+                # Checked for those it is sent to (the control API checks what it answers).
+                problems = self._violations(body) if self._lanes else ""
                 for lane in self._lanes.values():
                     if problems:  # a sandbox bug: say so where the user looks, send nothing
                         self._journal_locked(
@@ -215,10 +218,12 @@ class Webhooks:
     def _violations(self, body: dict[str, Any]) -> str:
         if not self._has_schema:  # a document that describes no events: nothing to check
             return ""
-        try:
-            validator = component_validator(self._document, EVENT_SCHEMA)
-        except SpecError as exc:
-            return str(exc)
+        validator = self._validator
+        if validator is None:
+            try:
+                validator = self._validator = component_validator(self._document, EVENT_SCHEMA)
+            except SpecError as exc:
+                return str(exc)
         if validator.is_valid(body):
             return ""
         problems = "; ".join(str(v) for v in validator.violations(body))
@@ -289,6 +294,8 @@ class Webhooks:
 
     def wake(self) -> None:
         """Tell the workers the clock may have moved, so that due retries go out now."""
+        if not self._lanes:  # no subscriber (read without the lock: a hint, as after any read)
+            return
         with self._lock:
             lanes = list(self._lanes.values())
         for lane in lanes:

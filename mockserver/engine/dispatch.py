@@ -30,6 +30,9 @@ class Reply:
     body: Any  # a JSON value; for other media types, the text or bytes to send
     headers: Mapping[str, str] = field(default_factory=dict)
     media_type: str = "application/json"
+    #: The behaviour checked ``body`` against the document's schema for this status and
+    #: media type already (and it fits): the sandbox need not check it a second time.
+    checked: bool = field(default=False, compare=False)
 
 
 Behaviour = Callable[[Call], Reply]

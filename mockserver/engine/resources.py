@@ -29,7 +29,7 @@ from .dispatch import Behaviour, Call, Reply
 from .document import load_yaml
 from .generate import GenerationError, generate
 from .schemas import Validator
-from .spec import Operation
+from .spec import JSON, Operation
 from .store import Record, Store
 
 _T = TypeVar("_T")
@@ -647,19 +647,25 @@ class Resources:
         rendered = _rendered(action.resource, record)
         path = record_path(schema) if schema is not None else []
         if not path:
-            return Reply(status, self._fit(action, status, schema, rendered))
+            fitted, fits = self._fit(action, status, schema, rendered)
+            return Reply(status, fitted, checked=fits)
         envelope = self._envelope(action, status, schema, path)
         _put(envelope, path, rendered)
         return Reply(status, envelope)
 
-    def _fit(self, action: Action, status: int, schema: Any, record: Record) -> Record:
+    def _fit(self, action: Action, status: int, schema: Any, record: Record) -> tuple[Record, bool]:
         """``record`` as the response schema admits it: where the schema is a choice of closed
         objects (``oneOf`` versions), the fields of the first alternative that it fits, with
-        the alternative's required fields the record lacks generated."""
+        the alternative's required fields the record lacks generated. And whether ``record``
+        was found to fit the JSON response as it is (``Reply.checked``)."""
         response = action.op.response_for(status)
         validator = next(iter(response.media_types.values()), None) if response else None
-        if validator is None or validator.is_valid(record) or not isinstance(schema, dict):
-            return record
+        if validator is None:
+            return record, False
+        if validator.is_valid(record):
+            return record, response is not None and response.media_types.get(JSON) is validator
+        if not isinstance(schema, dict):
+            return record, False
         for branch in [*(schema.get("oneOf") or []), *(schema.get("anyOf") or []), schema]:
             names = _properties(branch)
             closed = isinstance(branch, dict) and branch.get("additionalProperties") is False
@@ -669,7 +675,7 @@ class Resources:
                 if name not in candidate and name in base:
                     candidate[name] = base[name]
             if validator.is_valid(candidate):
-                return candidate
+                return candidate, False
         # A value the request schema admitted but the response schema does not (a weaker
         # request schema): the response's own generated value takes its place.
         base = self._generated_for(schema, record.get(action.resource.id_field))
@@ -680,7 +686,7 @@ class Resources:
                 fitted[name] = base[name]
             elif name in fitted and name not in (schema.get("required") or ()):
                 del fitted[name]  # optional (or not admitted at all): left out
-        return fitted
+        return fitted, False
 
     def _generated_for(self, schema: Any, key: Any) -> Record:
         try:

@@ -56,10 +56,15 @@ def choose_media_type(response: ResponseSpec | None, accept: str | None) -> str 
     """The media type to answer with, by ``Accept``; raises ``NotAcceptable`` when none fits."""
     if response is None or not response.media_types:
         return None
-    available = list(response.media_types)
     if not accept or accept.strip() in ("*/*", ""):
-        # No preference: JSON when the response has it (what most clients read), else the first.
-        return next((m for m in available if is_json(m)), available[0])
+        # No preference: JSON when the response has it (what most clients read), else the
+        # first. Asked on every request: kept on the (frozen) response, as cached_property does.
+        known: str | None = response.__dict__.get("_no_preference")
+        if known is None:
+            known = next((m for m in response.media_types if is_json(m)), None)
+            known = response.__dict__["_no_preference"] = known or next(iter(response.media_types))
+        return known
+    available = list(response.media_types)
     chosen = negotiate(accept, available)
     if chosen is None:
         raise NotAcceptable(

@@ -79,7 +79,7 @@ class Router:
         the wrong method.
         """
         values: list[str] = []
-        segments = [unquote(s) if "%" in s else s for s in _segments(raw_path)]
+        segments = _decoded_segments(raw_path)
         node = _walk(self._root, segments, 0, values)
         if node is None:
             raise NotFound(
@@ -97,7 +97,7 @@ class Router:
 
         Raises ``NotFound`` for an unknown path (what ``match`` raises for it).
         """
-        segments = [unquote(s) if "%" in s else s for s in _segments(raw_path)]
+        segments = _decoded_segments(raw_path)
         node = _walk(self._root, segments, 0, [])
         if node is None:
             raise NotFound(
@@ -108,7 +108,7 @@ class Router:
 
     def allowed(self, raw_path: str) -> list[str] | None:
         """The methods served at ``raw_path``, or None when no operation is served there."""
-        segments = [unquote(s) if "%" in s else s for s in _segments(raw_path)]
+        segments = _decoded_segments(raw_path)
         node = _walk(self._root, segments, 0, [])
         return None if node is None else list(node.methods)
 
@@ -127,6 +127,16 @@ def _segment_pattern(segment: str) -> re.Pattern[str]:
 
 def _segments(path: str) -> list[str]:
     return path.strip("/").split("/") if path.strip("/") else []
+
+
+def _decoded_segments(path: str) -> list[str]:
+    """A request path's segments, each percent-decoded."""
+    stripped = path.strip("/")
+    if not stripped:
+        return []
+    if "%" not in stripped:
+        return stripped.split("/")
+    return [unquote(s) if "%" in s else s for s in stripped.split("/")]
 
 
 def _walk(node: _Node, segments: list[str], at: int, values: list[str]) -> _Node | None:

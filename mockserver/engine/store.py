@@ -121,12 +121,13 @@ class IdFactory:
 
     def new(self) -> str:
         if self._random is None:
-            return _uuid4()
+            return random_uuid()
         return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
 
 
-def _uuid4() -> str:
-    """``str(uuid.uuid4())`` without building a ``UUID`` (a create makes several ids)."""
+def random_uuid() -> str:
+    """``str(uuid.uuid4())`` without building a ``UUID`` (a create makes several ids, and
+    announces an event with one more)."""
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -198,6 +199,11 @@ class Store:
             self._outbox.append(
                 Event(f"{entity}.{action}", business_id, entity_id, external_id, self.now())
             )
+
+    @property
+    def has_events(self) -> bool:
+        """Whether events wait to be taken (read without the lock: a hint, as after any read)."""
+        return bool(self._outbox)
 
     def take_events(self) -> list[Event]:
         """The events emitted since the last call, oldest first."""

@@ -285,7 +285,9 @@ def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
                 )
             )
             return _MALFORMED
-        deep = too_deep(body)
+        # Cheap checks of the text first: no more brackets than the depth limit, no escaped
+        # NUL (JSON text can hold one in no other way), and nothing to walk.
+        deep = too_deep(body) if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH else None
         if deep is not None:
             problems.append(
                 Problem(
@@ -295,7 +297,8 @@ def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
                 )
             )
             return _MALFORMED
-        problems.extend(nul_problems(body))
+        if b"\\u0000" in raw:
+            problems.extend(nul_problems(body))
         return body
     raise AssertionError(media_type)  # parse_body sends every other media type to bodies
 

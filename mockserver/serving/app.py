@@ -29,9 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
 from ..controls import coverage, drift, health, inferred, persistence, testcontrol, webhooks
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
-from ..controls.journal import Journal
+from ..controls.journal import Journal, kept_headers
 from ..controls.journal import request_body as journal_request_body
-from ..controls.journal import request_headers as journal_request_headers
 from ..controls.ratelimit import RateLimiter
 from ..engine import auth
 from ..engine.dispatch import Behaviour, Call, Reply
@@ -268,7 +267,8 @@ class Sandbox:
 
     def answered(self) -> None:
         """After an answer is sent: webhooks go out (the clock may have moved)."""
-        self.webhooks.collect()
+        if self.store.has_events:  # most answers change nothing
+            self.webhooks.collect()
         self.webhooks.wake()
 
     async def endpoint(self, request: Request) -> Response:
@@ -288,7 +288,8 @@ class Sandbox:
                 raise RateLimited(
                     "Rate limit exceeded: slow down and retry after the Retry-After seconds."
                 )
-            if public:
+            # Most calls carry no Prefer header and meet no fault rule: no coroutine for them.
+            if public and (self.scenarios.active or "prefer" in request.headers):
                 forcing = await self._forcing(op, request)
                 if (
                     forcing is not None
@@ -384,7 +385,7 @@ class Sandbox:
             # Not request.url: building a URL costs more than the rest of the journal.
             query=request.scope["query_string"].decode("utf-8", "replace"),
             operation_id=op.operation_id if op else None,
-            request_headers=journal_request_headers(request.scope["headers"]),
+            request_headers=kept_headers(request.scope["headers"]),
             ignored_preferences=forcing.ignored if forcing else (),
             **fields,
         )
@@ -489,6 +490,8 @@ class Sandbox:
 
     def _checked(self, op: Operation, reply: Reply) -> tuple[Reply, bool]:
         """The reply to send, and whether the one the behaviour built broke the contract."""
+        if reply.checked:  # by the behaviour, against the same schema
+            return reply, False
         try:
             check_response(op, reply.status, reply.body, reply.media_type)
         except ContractViolation as exc:
@@ -688,12 +691,41 @@ def _json_response(
     reply: Reply, rate_headers: Mapping[str, str], content: bytes | None = None
 ) -> Response:
     """``content``: ``reply.body`` already encoded, when the caller has it."""
+    if content is None:
+        content = _encoded(reply) or b""
+    if not reply.headers and reply.media_type == JSON_TYPE:
+        # Most answers: the X-RateLimit-* headers (encoded once for as long as the limiter
+        # hands out the same mapping), then content-length and content-type, as below.
+        return _JSONResponse(content, reply.status, rate_headers, _rate_raw(rate_headers))
     headers: dict[str, str] = {**rate_headers, **reply.headers}
     if reply.media_type != JSON_TYPE:
         headers["content-type"] = reply.media_type
-    if content is None:
-        content = _encoded(reply) or b""
     return _JSONResponse(content, reply.status, headers)
+
+
+#: The rate-limit headers last encoded, and their encoding (``_rate_raw``).
+_last_rate: tuple[Mapping[str, str] | None, tuple[tuple[bytes, bytes], ...]] = (None, ())
+
+
+def _rate_raw(rate_headers: Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    """``rate_headers`` encoded; the limiter never changes a mapping it handed out, so the
+    same one encodes the same way."""
+    global _last_rate
+    last, raw = _last_rate
+    if last is not rate_headers:
+        raw = tuple((_header_name(k), v.encode("latin-1")) for k, v in rate_headers.items())
+        _last_rate = (rate_headers, raw)
+    return raw
+
+
+def _header_name(key: str) -> bytes:
+    """A header name as sent: lower-cased and encoded (remembered for the usual few)."""
+    name = _HEADER_NAMES.get(key)
+    if name is None:
+        name = key.lower().encode("latin-1")
+        if len(_HEADER_NAMES) < 256:
+            _HEADER_NAMES[key] = name
+    return name
 
 
 class _JSONResponse(Response):
@@ -705,23 +737,27 @@ class _JSONResponse(Response):
 
     media_type = JSON_TYPE
 
-    def __init__(self, content: bytes, status: int, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        content: bytes,
+        status: int,
+        headers: Mapping[str, str],
+        encoded: tuple[tuple[bytes, bytes], ...] | None = None,
+    ) -> None:
+        """``encoded``: ``headers`` already encoded, naming neither content-length nor
+        content-type (``_rate_raw``)."""
         self.status_code = status
         self.background = None
         self.body = content
-        raw = []
-        for key, value in headers.items():
-            name = _HEADER_NAMES.get(key)
-            if name is None:
-                name = key.lower().encode("latin-1")
-                if len(_HEADER_NAMES) < 256:
-                    _HEADER_NAMES[key] = name
-            raw.append((name, value.encode("latin-1")))
-        if not (status < 200 or status in (204, 304)) and not any(
-            name == b"content-length" for name, _ in raw
-        ):
+        if encoded is None:
+            raw = [(_header_name(key), value.encode("latin-1")) for key, value in headers.items()]
+            length = not any(name == b"content-length" for name, _ in raw)
+            typed = any(name == b"content-type" for name, _ in raw)
+        else:
+            raw, length, typed = list(encoded), True, False
+        if length and not (status < 200 or status in (204, 304)):
             raw.append((b"content-length", str(len(content)).encode("latin-1")))
-        if not any(name == b"content-type" for name, _ in raw):
+        if not typed:
             raw.append((b"content-type", _JSON_TYPE_BYTES))
         self.raw_headers = raw
 

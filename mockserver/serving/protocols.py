@@ -289,12 +289,14 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             status, headers, content = answer
             keep_alive = version != "1.0" and self.parser.should_keep_alive()
             head = [STATUS_LINE[status]]
-            for name, value in (*self.server_state.default_headers, *headers):
-                if HEADER_VALUE_RE.search(value):  # as uvicorn: never a split response
-                    log.error("invalid response header %r: answered 500", name)
-                    head = [STATUS_LINE[500], b"content-length: 0\r\n"]
-                    keep_alive, content = False, b""
-                    break
+            pairs = (*self.server_state.default_headers, *headers)
+            # As uvicorn: never a split response (one search over all values finds the same).
+            if HEADER_VALUE_RE.search(b"".join(value for _, value in pairs)):
+                name = next(name for name, value in pairs if HEADER_VALUE_RE.search(value))
+                log.error("invalid response header %r: answered 500", name)
+                head = [STATUS_LINE[500], b"content-length: 0\r\n"]
+                keep_alive, content, pairs = False, b"", ()
+            for name, value in pairs:
                 if name == b"connection" and b"close" in value.lower():
                     keep_alive = False
                 head += (name, b": ", value, b"\r\n")
