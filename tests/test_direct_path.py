@@ -22,6 +22,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import Config, create_app
+from mockserver.serving import protocols
 from mockserver.serving.server import BackgroundServer
 
 CREDIT = f"{CUSTOMER_CREDITS}/cc000000-0000-4000-8000-000000000001"
@@ -185,3 +186,27 @@ def test_a_client_that_does_not_read_its_answers_gets_them_all_in_order(
             answer += chunk
         sender.join(10)
     assert answer.count(b"HTTP/1.1 ") == count
+
+
+def test_a_uvicorn_without_the_internals_it_reads_serves_every_request_its_own_way(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As if uvicorn had renamed an attribute the direct path reads: it warns once and stays
+    # off; the answers are uvicorn's own, and still right.
+    monkeypatch.setattr(protocols, "_UVICORN_INTERNALS", (*protocols._UVICORN_INTERNALS, "gone"))
+    server = _serve(direct=True)
+    try:
+        sandbox = server.app.state.sandbox  # type: ignore[attr-defined]
+        taken = []
+        answer_now = sandbox.answer_now
+        sandbox.answer_now = lambda scope, body: taken.append(scope) or answer_now(scope, body)
+        with caplog.at_level("WARNING", logger="mockserver"):
+            fetched = _exchange(server.port, _request("GET", CREDIT, last=True))
+            created = _exchange(server.port, _request("POST", CUSTOMER_CREDITS, NEW, last=True))
+    finally:
+        server.stop()
+    assert fetched.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert created.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert taken == []
+    warnings = [r.message for r in caplog.records if "direct path" in r.message]
+    assert len(warnings) == 1, warnings

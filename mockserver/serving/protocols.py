@@ -171,13 +171,43 @@ def _h11_protocol(body: bytes) -> type[asyncio.Protocol]:
 _NOT_DIRECT = frozenset({b"prefer", b"origin", b"expect", b"upgrade"})
 
 
+#: What the direct path reads of uvicorn's httptools protocol beyond the protocol interface:
+#: attributes of a connection (once ``connection_made`` ran) and of its flow control. Written
+#: against uvicorn 0.54, and tests/test_direct_path.py compares its answers byte for byte with
+#: uvicorn's own; a uvicorn without any of these serves every request its own way.
+_UVICORN_INTERNALS = (
+    "app",
+    "config",
+    "cycle",
+    "flow",
+    "parser",
+    "pipeline",
+    "scope",
+    "server_state",
+    "limit_concurrency",
+    "on_response_complete",
+)
+
+
+def _uvicorn_fits(protocol: Any, module: Any) -> bool:
+    """Whether ``protocol`` (a connection of uvicorn's httptools protocol, in ``module``) has
+    every internal the direct path uses."""
+    return (
+        all(hasattr(protocol, name) for name in _UVICORN_INTERNALS)
+        and hasattr(protocol.flow, "write_paused")
+        and hasattr(protocol.server_state, "default_headers")
+        and isinstance(getattr(module, "STATUS_LINE", None), dict)
+        and hasattr(getattr(module, "HEADER_VALUE_RE", None), "search")
+    )
+
+
 def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.Protocol]:
     import httptools
-    from uvicorn.protocols.http.httptools_impl import (
-        HEADER_VALUE_RE,
-        STATUS_LINE,
-        HttpToolsProtocol,
-    )
+    from uvicorn.protocols.http import httptools_impl
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    header_value_re: Any = getattr(httptools_impl, "HEADER_VALUE_RE", None)
+    status_line: Any = getattr(httptools_impl, "STATUS_LINE", None)
 
     class EnvelopeHttpToolsProtocol(_LingeringClose, HttpToolsProtocol):
         """uvicorn's protocol, plus a direct path for the sandbox's own requests.
@@ -198,11 +228,21 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
         _ended_in_chunk = False  # a request ended in the chunk being parsed
         _held: list[bytes] | None = None  # the body of a request held for the direct path
         _held_bytes = 0
+        #: Whether this uvicorn has what the direct path reads (asked of the first connection).
+        _fits: bool | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
+            cls = type(self)
+            if cls._fits is None:
+                cls._fits = _uvicorn_fits(self, httptools_impl)
+                if not cls._fits:
+                    log.warning(
+                        "this uvicorn's HTTP protocol is not the one the direct path was "
+                        "written for: every request takes uvicorn's way (slower, same answers)"
+                    )
             # Not with an access log asked for: its lines are written by uvicorn's cycle.
-            direct = getattr(self.app, "direct_sandbox", None)
+            direct = getattr(self.app, "direct_sandbox", None) if cls._fits else None
             self._direct = direct() if direct is not None and not self.config.access_log else None
 
         def on_message_begin(self) -> None:
@@ -288,13 +328,13 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
                 return False
             status, headers, content = answer
             keep_alive = version != "1.0" and self.parser.should_keep_alive()
-            head = [STATUS_LINE[status]]
+            head = [status_line[status]]
             pairs = (*self.server_state.default_headers, *headers)
             # As uvicorn: never a split response (one search over all values finds the same).
-            if HEADER_VALUE_RE.search(b"".join(value for _, value in pairs)):
-                name = next(name for name, value in pairs if HEADER_VALUE_RE.search(value))
+            if header_value_re.search(b"".join(value for _, value in pairs)):
+                name = next(name for name, value in pairs if header_value_re.search(value))
                 log.error("invalid response header %r: answered 500", name)
-                head = [STATUS_LINE[500], b"content-length: 0\r\n"]
+                head = [status_line[500], b"content-length: 0\r\n"]
                 keep_alive, content, pairs = False, b"", ()
             for name, value in pairs:
                 if name == b"connection" and b"close" in value.lower():
