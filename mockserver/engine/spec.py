@@ -117,6 +117,16 @@ class Operation:
         return frozenset(p.name for p in self.parameters if p.location == "query")
 
     @cached_property
+    def path_names(self) -> tuple[str, ...]:
+        """The path parameters the operation declares, in order."""
+        return tuple(p.name for p in self.parameters if p.location == "path")
+
+    @cached_property
+    def query_order(self) -> tuple[str, ...]:
+        """The query parameters the operation declares, in order."""
+        return tuple(p.name for p in self.parameters if p.location == "query")
+
+    @cached_property
     def scheme_names(self) -> frozenset[str]:
         """Every security scheme any alternative names."""
         return frozenset(name for alternative in self.security for name in alternative)

@@ -67,7 +67,7 @@ def parse_parameters(
     if _styled(op):
         shares, unknown = split_query(_query_parameters(op), query)
     else:
-        unknown = [name for name in seen if name not in op.query_names]
+        unknown = [name for name in seen if name not in op.query_names] if seen else []
     if reject_unknown_query:
         for name in unknown:
             allowed = ", ".join(sorted(op.query_names)) or "none"

@@ -439,9 +439,9 @@ class Sandbox:
         body = parse_body(op, content_type, raw_body, problems)
         # A NUL character is valid JSON Schema text: only Layer's document refuses it, in
         # JSON bodies and parameters.
-        if not self.layer_errors:
+        if problems and not self.layer_errors:
             problems = [p for p in problems if p.meta.get("keyword") != "nul"]
-        elif not str(content_type).startswith("application/json"):
+        elif problems and not str(content_type).startswith("application/json"):
             problems = [
                 p
                 for p in problems
@@ -450,12 +450,8 @@ class Sandbox:
         raise_if(problems)
         return Call(
             operation_id=op.operation_id,
-            path={p.name: params[p.name] for p in op.parameters if p.location == "path"},
-            query={
-                p.name: params[p.name]
-                for p in op.parameters
-                if p.location == "query" and p.name in params
-            },
+            path={name: params[name] for name in op.path_names},
+            query={name: params[name] for name in op.query_order if name in params},
             body=body,
             token=token,
             token_businesses=businesses,
