@@ -75,6 +75,8 @@ class Resource:
     parent_param: str | None = None  # the scope parameter holding the parent's id
 
     def scope_key(self, path: Mapping[str, Any]) -> str:
+        if not self.scope:  # a top-level collection
+            return self.name
         return " ".join([self.name, *(f"{p}={path.get(p)}" for p in self.scope)])
 
     @cached_property
@@ -135,6 +137,21 @@ class Action:
     kind: str
     resource: Resource
     op: Operation
+
+    @cached_property
+    def id_param(self) -> str | None:
+        """The path parameter holding the record's id: the first outside the resource's scope."""
+        return next(
+            (p.name for p in self.op.parameters
+             if p.location == "path" and p.name not in self.resource.scope),
+            None,
+        )  # fmt: skip
+
+    @cached_property
+    def reply_plans(self) -> dict[int, tuple[bool, Any, list[str]]]:
+        """Status -> whether its response has a body, its JSON schema, and where the record
+        sits in it (``Resources._reply`` fills it in as statuses are answered)."""
+        return {}
 
 
 def infer(operations: Sequence[Operation]) -> dict[str, Action]:
@@ -596,11 +613,7 @@ class Resources:
         return self.store.resources.setdefault(resource.scope_key(path), {})
 
     def _path_id(self, action: Action, call: Call) -> Any:
-        name = next(
-            (p.name for p in action.op.parameters if p.location == "path" and p.name not in
-             action.resource.scope),
-            None,
-        )  # fmt: skip
+        name = action.id_param
         value = call.path.get(name) if name else None
         if isinstance(value, str) and action.resource.id_format == "uuid":
             value = value.lower()
@@ -612,11 +625,7 @@ class Resources:
         raw_id = self._path_id(action, call)
         record = self._records(resource, call.path).get(_key(raw_id))
         if record is None:
-            name = next(
-                (p.name for p in action.op.parameters
-                 if p.location == "path" and p.name not in resource.scope),
-                resource.id_field,
-            )  # fmt: skip
+            name = action.id_param or resource.id_field
             raise NotFound(
                 Problem(
                     f"No {resource.name} record has {resource.id_field} {raw_id}; create it "
@@ -641,11 +650,19 @@ class Resources:
     # --- responses -------------------------------------------------------------------------
 
     def _reply(self, action: Action, status: int, record: Record) -> Reply:
-        if not _has_body(action, status):
+        plans = action.reply_plans
+        plan = plans.get(status)
+        if plan is None:
+            schema = _response_schema(action.op, status)
+            plan = plans[status] = (
+                _has_body(action, status),
+                schema,
+                record_path(schema) if schema is not None else [],
+            )
+        has_body, schema, path = plan
+        if not has_body:
             return Reply(status, None)  # the document declares no body for it
-        schema = _response_schema(action.op, status)
         rendered = _rendered(action.resource, record)
-        path = record_path(schema) if schema is not None else []
         if not path:
             fitted, fits = self._fit(action, status, schema, rendered)
             return Reply(status, fitted, checked=fits)
