@@ -84,6 +84,7 @@ def cases(foreign_dir: Path | None) -> dict[str, tuple[Path | None, str]]:
     found: dict[str, tuple[Path | None, str]] = {
         "Layer fetch": (None, "fetch one credit"),
         "Layer create": (None, "create"),
+        "Layer list 100": (None, "list 100 credits"),
     }
     for name, (file_name, *_rest) in FOREIGN.items():
         if foreign_dir is not None and (foreign_dir / file_name).exists():
