@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mockserver import Config, create_app
+from mockserver.engine import spec as spec_module
 from mockserver.engine.spec import Spec, SpecError, load_spec
 from mockserver.serving.server import BackgroundServer
 
@@ -163,6 +164,32 @@ def test_a_document_over_several_files_is_cached_under_every_files_content(
     thing.unlink()  # a file gone: an error, as without the cache
     with pytest.raises(SpecError):
         load_spec(spec)
+
+
+def test_a_file_changed_while_its_document_compiles_is_not_served_stale_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An editor saves a referenced file while the sandbox starts: the compiled form is kept
+    # under the bytes that were compiled, so the next start sees the new file.
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(tmp_path / "cache"))
+    thing = tmp_path / "thing.json"
+    thing.write_text(json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}}))
+    split = json.loads(json.dumps(DOCUMENT))
+    media = split["paths"]["/things/{id}"]["get"]["responses"]["200"]["content"]
+    media["application/json"] = {"schema": {"$ref": "thing.json"}}
+    spec = _write(tmp_path, split)
+    compile_spec = spec_module.compile_spec
+
+    def saved_meanwhile(*args: Any, **kwargs: Any) -> Spec:
+        compiled = compile_spec(*args, **kwargs)
+        thing.write_text(json.dumps({"type": "object", "properties": {"n": {"type": "string"}}}))
+        return compiled
+
+    monkeypatch.setattr(spec_module, "compile_spec", saved_meanwhile)
+    load_spec(spec)
+    monkeypatch.setattr(spec_module, "compile_spec", compile_spec)
+    schema = load_spec(spec).operations[0].responses["200"].media_types["application/json"]
+    assert "string" in json.dumps(schema.schema)
 
 
 def test_serve_checks_a_users_examples_once_listening_and_a_strict_document_before(

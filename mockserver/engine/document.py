@@ -9,6 +9,7 @@ top-level ``x-sandbox-bundled`` key, so the rest of the engine, and the document
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,35 +69,34 @@ def load_document_yaml(text: str) -> Any:
     return load_yaml(text)
 
 
-def read_file(path: Path) -> Any:
+def read_file(path: Path, digests: dict[Path, bytes] | None = None) -> Any:
+    """The document in ``path``; ``digests``: where to record the SHA-256 of the bytes read,
+    under the resolved path."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the OpenAPI document: {exc.strerror}") from exc
+    if digests is not None:
+        digests[path.resolve()] = hashlib.sha256(raw).digest()
     try:
         return parse_text(raw, path.name)
     except (ValueError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: not valid YAML/JSON: {exc}") from exc
 
 
-def read_document(path: str | Path, files: list[Path] | None = None) -> dict[str, Any]:
+def read_document(path: str | Path, files: dict[Path, bytes] | None = None) -> dict[str, Any]:
     """Parse a YAML or JSON OpenAPI document, bundling the files its ``$ref``s point into.
 
-    ``files``: where to add every file that was read (the document's own first).
+    ``files``: where to record every file that was read (the document's own first), with the
+    SHA-256 of the bytes it was read from.
     """
     path = Path(path)
-    document = read_file(path)
+    document = read_file(path, files)
     if not isinstance(document, dict):
         raise SpecError(f"{path}: an OpenAPI document must be a mapping at the top level")
     if not _has_external_refs(document):
-        if files is not None:
-            files.append(path.resolve())
         return document
-    bundler = _Bundler(path.resolve(), document)
-    bundled = bundler.bundle()
-    if files is not None:
-        files.extend(bundler.files)
-    return bundled
+    return _Bundler(path.resolve(), document, files).bundle()
 
 
 def _has_external_refs(node: Any) -> bool:
@@ -114,9 +114,12 @@ def _has_external_refs(node: Any) -> bool:
 
 
 class _Bundler:
-    def __init__(self, root: Path, document: dict[str, Any]) -> None:
+    def __init__(
+        self, root: Path, document: dict[str, Any], digests: dict[Path, bytes] | None
+    ) -> None:
         self.root = root
         self.files: dict[Path, Any] = {root: document}
+        self.digests = digests
         self.local: dict[tuple[Path, str], str] = {}  # (file, fragment) -> local $ref
         self.bundled: dict[str, Any] = {}
 
@@ -166,7 +169,7 @@ class _Bundler:
         if path not in self.files:
             if not path.is_file():
                 raise SpecError(f"{here.name}: $ref {ref!r}: there is no file {path}")
-            self.files[path] = read_file(path)
+            self.files[path] = read_file(path, self.digests)
         return self.files[path]
 
 

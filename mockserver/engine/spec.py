@@ -273,7 +273,7 @@ def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
         name = cache.key(f"spec-{mode}", str(path).encode() + b"\0" + raw)
     elif raw:
         manifest = cache.key(f"files-{mode}", str(Path(path).resolve()).encode())
-        listed = _listed_files(cache.load(manifest))
+        listed = _digests(_listed_files(cache.load(manifest)))
         name = _content_key(mode, path, listed) if listed else None
     if name is not None:
         hit = cache.load(name)
@@ -284,7 +284,7 @@ def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
                 spec = None
             if isinstance(spec, Spec):
                 return spec
-    files: list[Path] = []
+    files: dict[Path, bytes] = {}  # each file read, with the digest of the bytes read
     document = read_document(path, files)
     try:
         spec = compile_spec(document, source=str(path), strict=strict)
@@ -294,10 +294,9 @@ def load_spec(path: str | Path, *, strict: bool = True) -> Spec:
             f"{path}: not a well-formed OpenAPI document ({type(exc).__name__}: {exc}); "
             f"`mockserver lint {path}` lists every problem with its JSON Pointer"
         ) from None
-    if manifest is not None:
+    if manifest is not None:  # keyed by the bytes compiled, not read again
         name = _content_key(mode, path, files)
-        if name is not None:
-            cache.store(manifest, orjson.dumps([str(f) for f in files]))
+        cache.store(manifest, orjson.dumps([str(f) for f in files]))
     if name is not None:
         cache.store(name, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
     return spec
@@ -312,16 +311,22 @@ def _listed_files(entry: bytes | None) -> list[Path]:
     return [Path(f) for f in listed if isinstance(f, str)] if isinstance(listed, list) else []
 
 
-def _content_key(mode: str, path: str | Path, files: list[Path]) -> str | None:
-    """The cache entry of a document read from ``files``, by their bytes now (None if one
-    cannot be read: then nothing is cached)."""
-    digest = hashlib.sha256(str(path).encode())
+def _digests(files: list[Path]) -> dict[Path, bytes] | None:
+    """The SHA-256 of each file's bytes now (None if one cannot be read)."""
+    digests = {}
     for file in files:
         try:
-            content = file.read_bytes()
+            digests[file] = hashlib.sha256(file.read_bytes()).digest()
         except OSError:
             return None
-        digest.update(b"\0" + str(file).encode() + b"\0" + hashlib.sha256(content).digest())
+    return digests
+
+
+def _content_key(mode: str, path: str | Path, digests: Mapping[Path, bytes]) -> str:
+    """The cache entry of a document read from the files ``digests`` names, in order."""
+    digest = hashlib.sha256(str(path).encode())
+    for file, content in digests.items():
+        digest.update(b"\0" + str(file).encode() + b"\0" + content)
     return cache.key(f"spec-{mode}", digest.digest())
 
 
