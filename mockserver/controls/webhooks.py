@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..engine.dispatch import Behaviour, Call, Reply
-from ..engine.schemas import Validator
 from ..engine.spec import component_validator
 from ..engine.store import Event, Store, format_time, random_uuid
 
@@ -140,7 +139,6 @@ class Webhooks:
         self.timeout = timeout
         self._document = document
         self._has_schema = EVENT_SCHEMA in (document.get("components") or {}).get("schemas", {})
-        self._validator: Validator | None = None  # of EVENT_SCHEMA, compiled on first use
         self._lock = threading.Lock()
         self._lanes: dict[str, _Lane] = {}
         self._events: deque[_Capture] = deque(maxlen=journal_cap)
@@ -218,12 +216,10 @@ class Webhooks:
     def _violations(self, body: dict[str, Any]) -> str:
         if not self._has_schema:  # a document that describes no events: nothing to check
             return ""
-        validator = self._validator
-        if validator is None:
-            try:
-                validator = self._validator = component_validator(self._document, EVENT_SCHEMA)
-            except SpecError as exc:
-                return str(exc)
+        try:
+            validator = component_validator(self._document, EVENT_SCHEMA)
+        except SpecError as exc:
+            return str(exc)
         if validator.is_valid(body):
             return ""
         problems = "; ".join(str(v) for v in validator.violations(body))

@@ -112,11 +112,6 @@ class Operation:
 
     # Cached (the operation never changes): read on every request.
     @cached_property
-    def query_names(self) -> frozenset[str]:
-        """The query parameters the operation declares."""
-        return frozenset(p.name for p in self.parameters if p.location == "query")
-
-    @cached_property
     def path_names(self) -> tuple[str, ...]:
         """The path parameters the operation declares, in order."""
         return tuple(p.name for p in self.parameters if p.location == "path")
@@ -125,6 +120,11 @@ class Operation:
     def query_order(self) -> tuple[str, ...]:
         """The query parameters the operation declares, in order."""
         return tuple(p.name for p in self.parameters if p.location == "query")
+
+    @cached_property
+    def query_names(self) -> frozenset[str]:
+        """The query parameters the operation declares."""
+        return frozenset(self.query_order)
 
     @cached_property
     def scheme_names(self) -> frozenset[str]:
