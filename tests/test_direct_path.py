@@ -210,3 +210,41 @@ def test_a_uvicorn_without_the_internals_it_reads_serves_every_request_its_own_w
     assert taken == []
     warnings = [r.message for r in caplog.records if "direct path" in r.message]
     assert len(warnings) == 1, warnings
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """One answer read from a keep-alive connection (its head, then content-length bytes)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+@pytest.mark.parametrize("way", ["direct", "asgi"])
+def test_an_idle_connection_closes_after_the_keep_alive_timeout_counted_from_the_last_answer(
+    servers: tuple[BackgroundServer, BackgroundServer], way: str
+) -> None:
+    server = servers[0] if way == "direct" else servers[1]
+    server._server.config.timeout_keep_alive = 0.4  # type: ignore[union-attr]  # new connections
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(_request("GET", CREDIT))
+        for _ in range(3):  # 0.75 s in all: each answer starts the countdown again
+            assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.25)
+            sock.sendall(_request("GET", CREDIT))
+        assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+        # A request begun is never cut, however long its head takes to arrive.
+        request = _request("GET", CREDIT)
+        sock.sendall(request[:10])
+        time.sleep(0.6)
+        sock.sendall(request[10:])
+        assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+        idle = time.monotonic()
+        assert sock.recv(1) == b""  # then, idle, the server closes it
+        assert 0.3 < time.monotonic() - idle < 3

@@ -63,3 +63,32 @@ def test_journal_keeps_request_headers_with_credentials_redacted() -> None:
     entry = client.get("/_sandbox/journal").json()["data"][0]
     assert entry["request_headers"]["x-request-id"] == "abc-123"
     assert entry["ignored_preferences"] == ["return=minimal"]
+
+
+def test_an_answer_journaled_in_one_step_reads_as_one_journaled_field_by_field() -> None:
+    from mockserver.controls.journal import Journal
+
+    journal = Journal()
+    seen = []
+    journal.subscribe(seen.append)
+    common = {
+        "method": "POST",
+        "path": "/pets",
+        "query": "a=1",
+        "operation_id": "addPet",
+        "business_id": None,
+        "status": 201,
+        "request_body": {"name": "rex", "big": 2**70},
+        "off_contract": False,
+        "contract_violation": True,
+        "ignored_preferences": ("odd=1",),
+    }
+    headers = ((b"authorization", b"Bearer secret"), (b"x-id", b"7"))
+    full = journal.record(**common, response_body={"id": 1}, request_headers=headers)
+    journal.record_answer(**common, response_json=b'{"id":1}', request_headers=headers)
+    first, second = journal.entries()
+    assert (first.seq, second.seq) == (1, 2)
+    assert {**first.as_dict(), "seq": 2} == second.as_dict()
+    assert second.request_body == {"name": "rex", "big": 2**70}
+    assert second.request_headers == {"authorization": "Bearer [redacted]", "x-id": "7"}
+    assert seen[0] == full and seen[1].as_dict() == second.as_dict()

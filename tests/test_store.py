@@ -40,3 +40,32 @@ def test_reset_and_restore_drop_unannounced_events() -> None:
         "x",
     )
     assert store.take_events() == []
+
+
+def test_random_ids_are_version_4_uuids_that_seeding_random_or_forking_never_repeats() -> None:
+    import os
+    import random
+    import uuid
+
+    from mockserver.engine.store import random_uuid
+
+    ids = set()
+    for _ in range(2):
+        random.seed(7)  # as pytest-randomly does before every test
+        for _ in range(1000):
+            made = random_uuid()
+            parsed = uuid.UUID(made)
+            assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, made)
+            ids.add(made)
+    assert len(ids) == 2000
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, random_uuid().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 64).decode()
+    os.close(read)
+    assert uuid.UUID(from_child).version == 4
+    assert from_child != random_uuid()

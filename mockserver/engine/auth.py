@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import functools
 import hmac
 import re
 import uuid
@@ -246,12 +247,14 @@ def _challenges(schemes: list[SecurityScheme]) -> str:
     return ", ".join(dict.fromkeys(out))
 
 
+@functools.lru_cache(maxsize=1024)  # a client sends the same header again and again
 def _split_authorization(header: str | None) -> tuple[str, str]:
     """``Authorization`` as (scheme in lower case, credentials); empty strings when absent."""
     scheme, _, credentials = (header or "").strip().partition(" ")
     return scheme.lower(), credentials.strip()
 
 
+@functools.lru_cache(maxsize=1024)
 def _basic_credentials(credentials: str) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")

@@ -7,6 +7,7 @@ validators or the behaviours.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -42,7 +43,8 @@ def check_request_head(
                 {"location": where, "pointer": "", "keyword": "maxLength", "limit": max_url_bytes},
             )
         )
-    header_bytes = sum(len(name) + len(value) + 4 for name, value in headers)  # "name: value\r\n"
+    # "name: value\r\n" for each
+    header_bytes = sum(map(len, itertools.chain.from_iterable(headers))) + 4 * len(headers)
     if header_bytes > max_header_bytes:
         sizes = [(name, len(name) + len(value) + 4) for name, value in headers]
         largest, size = max(sizes, key=lambda pair: pair[1])

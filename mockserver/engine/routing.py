@@ -11,6 +11,8 @@ from ..errors import MethodNotAllowed, NotFound
 from .spec import Operation
 
 _PARAM = re.compile(r"\{([^{}/]+)\}")
+#: Paths whose match ``Router.match`` remembers (then it forgets them all and starts again).
+_REMEMBERED_MATCHES = 4096
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Router:
     def __init__(self, operations: Iterable[Operation], prefixes: Iterable[str] = ()) -> None:
         self._root = _Node()
         self.templates: dict[str, set[str]] = {}  # template -> methods, for CORS and docs
+        #: (method, raw path) -> what ``match`` found for it, for the paths last asked for.
+        self._matched: dict[tuple[str, str], tuple[Operation, Mapping[str, str]]] = {}
         self.add_operations(operations, prefixes)
 
     def add_operations(self, operations: Iterable[Operation], prefixes: Iterable[str] = ()) -> None:
@@ -45,6 +49,7 @@ class Router:
                 self._add(prefix + op.path, op)
 
     def _add(self, template: str, op: Operation) -> None:
+        self._matched.clear()
         node = self._root
         names: list[str] = []
         for segment in _segments(template):
@@ -72,12 +77,23 @@ class Router:
         node.template = node.template or template
         self.templates.setdefault(template, set()).add(op.method)
 
-    def match(self, method: str, raw_path: str) -> tuple[Operation, dict[str, str]]:
+    def match(self, method: str, raw_path: str) -> tuple[Operation, Mapping[str, str]]:
         """The operation for ``method`` on ``raw_path`` (still percent-encoded) and its params.
 
         Raises ``NotFound`` for an unknown path and ``MethodNotAllowed`` for a known path with
-        the wrong method.
+        the wrong method. The paths last matched (a test fetching what it made, a poller) are
+        remembered, so the params mapping is shared: read it, never change it.
         """
+        key = (method, raw_path)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._match(method, raw_path)
+            if len(self._matched) >= _REMEMBERED_MATCHES:
+                self._matched.clear()
+            self._matched[key] = found
+        return found
+
+    def _match(self, method: str, raw_path: str) -> tuple[Operation, Mapping[str, str]]:
         values: list[str] = []
         segments = _decoded_segments(raw_path)
         node = _walk(self._root, segments, 0, values)

@@ -565,6 +565,8 @@ class _Items:
             if not isinstance(items, list) or len(items) < 2:
                 return None
             envelope = {**instance, field: []}
+        if items and not isinstance(items[0], (dict, list)):
+            return None  # scalars (a body's list of dates): checking them is cheaper
         if not fast.is_valid(envelope):
             return False
         passed, check = self.passed, self.item.accepts_fast

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config import BUILTIN_FIXTURES, BUILTIN_SPEC, Config
 from ..controls import coverage, drift, health, inferred, persistence, testcontrol, webhooks
 from ..controls.faults import Forcing, Scenario, Scenarios, bad_prefer, parse_prefer
-from ..controls.journal import Journal, kept_headers
+from ..controls.journal import Journal, encode_json
 from ..controls.journal import request_body as journal_request_body
 from ..controls.ratelimit import RateLimiter
 from ..engine import auth
@@ -243,14 +243,14 @@ class Sandbox:
         which stays on the ASGI way with them."""
         return target.startswith(b"/") and not target.startswith(_NOT_ENDPOINT)
 
-    def answer_now(
-        self, scope: Scope, body: bytes
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    def answer_now(self, scope: Scope, body: bytes) -> Response | None:
         """The answer to a public request whose body has been read, computed at once, without
-        the ASGI stack: status, headers and body. The served fast path (protocols.py) calls it
-        for requests that cannot have to wait (no ``Prefer``, no fault scenario, no CORS). None
-        if the answer would have to wait after all: nothing was answered or recorded, and the
-        request goes the ASGI way. ``answered()`` must follow once the answer is sent."""
+        the ASGI stack. The served fast path (protocols.py) calls it for requests that cannot
+        have to wait (no ``Prefer``, no fault scenario, no CORS) and writes the response
+        itself: its ``lines``, when it has them, are its headers as the lines of an HTTP/1.1
+        head. None if the answer would have to wait after all: nothing was answered or
+        recorded, and the request goes the ASGI way. ``answered()`` must follow once the
+        answer is sent."""
         if self.scenarios.active:
             return None
         request = _Request(scope, _nothing_to_receive)
@@ -259,11 +259,11 @@ class Sandbox:
         try:
             running.send(None)
         except StopIteration as done:
-            response = done.value
+            response: Response = done.value
         else:  # it waited: only before the call is journaled or any behaviour runs
             running.close()
             return None
-        return response.status_code, response.raw_headers, response.body
+        return response
 
     def answered(self) -> None:
         """After an answer is sent: webhooks go out (the clock may have moved)."""
@@ -298,11 +298,11 @@ class Sandbox:
                 ):
                     raise _forced_error(op, forcing)
                 if forcing is not None and forcing.fault is not None:
-                    self._record(
-                        request,
-                        path,
-                        op,
-                        forcing,
+                    self.journal.record(
+                        method=request.method,
+                        path=unquote(path),
+                        query=request.scope["query_string"].decode("utf-8", "replace"),
+                        operation_id=op.operation_id,
                         business_id=path_params.get("businessId"),
                         status=None,  # no complete answer goes out
                         request_body=None,  # not read
@@ -310,6 +310,8 @@ class Sandbox:
                         off_contract=False,
                         contract_violation=False,
                         fault=forcing.fault,
+                        request_headers=tuple(request.scope["headers"]),
+                        ignored_preferences=forcing.ignored,
                     )
                     return _FaultResponse(forcing.fault, headers)
             raw_body = await self._read_body(request, op)
@@ -348,47 +350,27 @@ class Sandbox:
             reply, violation = self._checked(op, reply)
         content = _encoded(reply)  # once, for both uses
         if public:
-            self._record(
-                request,
-                path,
-                op,
-                forcing,
-                business_id=call.path.get("businessId") if call else None,
-                status=reply.status,
-                request_body=call.body if call else journal_request_body(raw_body),
-                response_body=reply.body,
-                response_json=content if is_json(reply.media_type) else None,
-                # Rejected before any behaviour ran, for a reason other than the rate limit or a
-                # response the test forced.
-                off_contract=call is None
-                and forcing is None
-                and 400 <= reply.status < 500
+            self.journal.record_answer(
+                request.method,
+                unquote(path),
+                # Not request.url: building a URL costs more than the rest of the journal.
+                request.scope["query_string"].decode("utf-8", "replace"),
+                op.operation_id if op else None,
+                call.path.get("businessId") if call else None,
+                reply.status,
+                call.body if call else journal_request_body(raw_body),
+                content if is_json(reply.media_type) else encode_json(reply.body),
+                # Rejected before any behaviour ran, for a reason other than the rate limit or
+                # a response the test forced.
+                call is None and forcing is None and 400 <= reply.status < 500
                 and reply.status != 429,
-                contract_violation=violation,
-            )
+                violation,
+                tuple(request.scope["headers"]),
+                forcing.ignored if forcing else (),
+            )  # fmt: skip
         if forcing is not None and forcing.applied:
             headers = {**headers, **forcing.preference_applied}
         return _json_response(reply, headers, content)
-
-    def _record(
-        self,
-        request: Request,
-        path: str,
-        op: Operation | None,
-        forcing: Forcing | None,
-        **fields: Any,
-    ) -> None:
-        """Journal a public call: what was asked (method, path, query, operation) and ``fields``."""
-        self.journal.record(
-            method=request.method,
-            path=unquote(path),
-            # Not request.url: building a URL costs more than the rest of the journal.
-            query=request.scope["query_string"].decode("utf-8", "replace"),
-            operation_id=op.operation_id if op else None,
-            request_headers=kept_headers(request.scope["headers"]),
-            ignored_preferences=forcing.ignored if forcing else (),
-            **fields,
-        )
 
     async def _forcing(self, op: Operation, request: Request) -> Forcing | None:
         """The Prefer header and scenario faults for this call, after any delay they ask for."""
@@ -546,11 +528,14 @@ class _IndexedHeaders(Headers):
     lower-cases and encodes the name each time (five lookups a request: 5% of a fetch)."""
 
     def __init__(self, scope: Scope) -> None:
-        super().__init__(scope=scope)
-        index: dict[str, str] = {}
-        for name, value in self._list:  # the first of repeated headers wins, as in Headers
-            index.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-        self._index = index
+        raw: list[tuple[bytes, bytes]] = scope["headers"]
+        if not isinstance(raw, list):  # as Headers(scope=...) would, but without the copy
+            raw = scope["headers"] = list(raw)
+        super().__init__(raw=raw)
+        # The first of repeated headers wins, as in Headers.
+        self._index: dict[str, str] = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in raw[::-1]
+        }
 
     def __getitem__(self, key: str) -> str:
         return self._index[key.lower()]
@@ -692,26 +677,30 @@ def _json_response(
     if not reply.headers and reply.media_type == JSON_TYPE:
         # Most answers: the X-RateLimit-* headers (encoded once for as long as the limiter
         # hands out the same mapping), then content-length and content-type, as below.
-        return _JSONResponse(content, reply.status, rate_headers, _rate_raw(rate_headers))
+        return _JSONResponse(content, reply.status, rate_headers, _rate_encoded(rate_headers))
     headers: dict[str, str] = {**rate_headers, **reply.headers}
     if reply.media_type != JSON_TYPE:
         headers["content-type"] = reply.media_type
     return _JSONResponse(content, reply.status, headers)
 
 
-#: The rate-limit headers last encoded, and their encoding (``_rate_raw``).
-_last_rate: tuple[Mapping[str, str] | None, tuple[tuple[bytes, bytes], ...]] = (None, ())
+#: Rate-limit headers encoded (``_rate_encoded``): the mapping, its pairs, and its header
+#: lines (None where a value is not plain printable ASCII).
+_RateHeaders = tuple[Mapping[str, str] | None, tuple[tuple[bytes, bytes], ...], bytes | None]
+_last_rate: _RateHeaders = (None, (), b"")
 
 
-def _rate_raw(rate_headers: Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+def _rate_encoded(rate_headers: Mapping[str, str]) -> _RateHeaders:
     """``rate_headers`` encoded; the limiter never changes a mapping it handed out, so the
-    same one encodes the same way."""
+    same one encodes the same way (and is encoded once for as long as it is handed out)."""
     global _last_rate
-    last, raw = _last_rate
-    if last is not rate_headers:
+    last = _last_rate
+    if last[0] is not rate_headers:
         raw = tuple((_header_name(k), v.encode("latin-1")) for k, v in rate_headers.items())
-        _last_rate = (rate_headers, raw)
-    return raw
+        plain = all(v.isascii() and v.isprintable() for v in rate_headers.values())
+        lines = b"".join(k + b": " + v + b"\r\n" for k, v in raw) if plain else None
+        last = _last_rate = (rate_headers, raw, lines)
+    return last
 
 
 def _header_name(key: str) -> bytes:
@@ -732,33 +721,62 @@ class _JSONResponse(Response):
     """
 
     media_type = JSON_TYPE
+    #: The headers as the lines of an HTTP/1.1 head, when they are the usual ones (the rate
+    #: limit's, content-length, content-type): what the direct path writes (protocols.py).
+    lines: bytes | None = None
 
     def __init__(
         self,
         content: bytes,
         status: int,
         headers: Mapping[str, str],
-        encoded: tuple[tuple[bytes, bytes], ...] | None = None,
+        rate: _RateHeaders | None = None,
     ) -> None:
-        """``encoded``: ``headers`` already encoded, naming neither content-length nor
-        content-type (``_rate_raw``)."""
+        """``rate``: ``headers`` already encoded (``_rate_encoded``), naming neither
+        content-length nor content-type."""
         self.status_code = status
         self.background = None
         self.body = content
-        if encoded is None:
+        self._rate = rate
+        self._raw: list[tuple[bytes, bytes]] | None = None
+        if rate is None:
             raw = [(_header_name(key), value.encode("latin-1")) for key, value in headers.items()]
-            length = not any(name == b"content-length" for name, _ in raw)
-            typed = any(name == b"content-type" for name, _ in raw)
-        else:
-            raw, length, typed = list(encoded), True, False
-        if length and not (status < 200 or status in (204, 304)):
-            raw.append((b"content-length", str(len(content)).encode("latin-1")))
-        if not typed:
+            if _has_length(status) and not any(name == b"content-length" for name, _ in raw):
+                raw.append((b"content-length", str(len(content)).encode("latin-1")))
+            if not any(name == b"content-type" for name, _ in raw):
+                raw.append((b"content-type", _JSON_TYPE_BYTES))
+            self._raw = raw
+        elif rate[2] is not None and _has_length(status):
+            length = str(len(content)).encode("latin-1")
+            self.lines = rate[2] + b"content-length: " + length + _JSON_TYPE_LINE
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """Built when first asked for where the direct path may write ``lines`` instead."""
+        raw = self._raw
+        if raw is None:
+            assert self._rate is not None
+            raw = list(self._rate[1])
+            if _has_length(self.status_code):
+                raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
             raw.append((b"content-type", _JSON_TYPE_BYTES))
-        self.raw_headers = raw
+            self._raw = raw
+        return raw
+
+    @raw_headers.setter
+    def raw_headers(self, value: list[tuple[bytes, bytes]]) -> None:
+        self._raw = value
 
 
 _JSON_TYPE_BYTES = JSON_TYPE.encode("latin-1")
+_JSON_TYPE_LINE = b"\r\ncontent-type: " + _JSON_TYPE_BYTES + b"\r\n"
+
+
+def _has_length(status: int) -> bool:
+    """Whether an answer of ``status`` carries a content-length (as Starlette decides)."""
+    return not (status < 200 or status in (204, 304))
+
+
 #: Header names as sent (lower-cased, encoded), by the name given: mostly the X-RateLimit ones.
 _HEADER_NAMES: dict[str, bytes] = {}
 

@@ -185,7 +185,16 @@ _UVICORN_INTERNALS = (
     "scope",
     "server_state",
     "limit_concurrency",
+    "loop",
     "on_response_complete",
+    "root_path",
+    "scheme",
+    "server",
+    "client",
+    "timeout_keep_alive",
+    "timeout_keep_alive_handler",
+    "_start_asgi_task",
+    "_unset_keepalive_if_required",
 )
 
 
@@ -199,6 +208,14 @@ def _uvicorn_fits(protocol: Any, module: Any) -> bool:
         and isinstance(getattr(module, "STATUS_LINE", None), dict)
         and hasattr(getattr(module, "HEADER_VALUE_RE", None), "search")
     )
+
+
+def _safe_lines(headers: list[tuple[bytes, bytes]], value_re: Any) -> bytes | None:
+    """``headers`` as header lines, or None where one would need uvicorn's checks (a value
+    that could split the response, a connection header)."""
+    if any(name == b"connection" or value_re.search(value) for name, value in headers):
+        return None
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
 
 
 def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.Protocol]:
@@ -230,6 +247,14 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
         _held_bytes = 0
         #: Whether this uvicorn has what the direct path reads (asked of the first connection).
         _fits: bool | None = None
+        _direct: Any = None  # the sandbox answering directly (``Sandbox``), or None
+        _not_direct = False  # a header of the request being read rules the direct path out
+        _messages = 0  # requests begun on this connection
+        _idle_mark = 0  # ``_messages`` when the last answer went out
+        _idle_since = 0.0  # and the loop's time then
+        _idle_timer: asyncio.TimerHandle | None = None
+        #: uvicorn's default headers (date, server) last seen, and their lines (``_safe_lines``).
+        _default_lines: tuple[Any, bytes | None] = (None, None)
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
@@ -246,31 +271,59 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             self._direct = direct() if direct is not None and not self.config.access_log else None
 
         def on_message_begin(self) -> None:
-            super().on_message_begin()
+            self._messages += 1
             self._in_head = True
             self._head_bytes = 0
+            if self._direct is None:
+                super().on_message_begin()
+                return
+            # uvicorn's per-request state but its scope, which is built only for a request
+            # that goes uvicorn's way (``_uvicorn_begin``): a direct answer needs less.
+            self.url = b""
+            self.expect_100_continue = False
+            self.headers = []
+            self._not_direct = False
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if self._direct is None:
+                super().on_header(name, value)
+                return
+            name = name.lower()  # as uvicorn's, noting a header that rules the direct path out
+            if name in _NOT_DIRECT:
+                self._not_direct = True
+                if name == b"expect" and value.lower() == b"100-continue":
+                    self.expect_100_continue = True
+            self.headers.append((name, value))
+
+        def _uvicorn_begin(self) -> None:
+            """uvicorn's ``on_message_begin`` for the request being read, as if it had run
+            when the request began: its scope, over the URL and headers read since."""
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            super().on_message_begin()
+            self.url, self.headers, self.expect_100_continue = url, headers, expect
+            self.scope["headers"] = headers
 
         def on_headers_complete(self) -> None:
             self._in_head = False
-            if self._holds():
-                self._held, self._held_bytes = [], 0
-                return
+            if self._direct is not None:
+                if self._holds():
+                    self._held, self._held_bytes = [], 0
+                    return
+                self._uvicorn_begin()
             super().on_headers_complete()
 
         def _holds(self) -> bool:
             """Whether this request may take the direct path (see the class docstring)."""
-            if self._direct is None or self.pipeline or self.limit_concurrency is not None:
+            if self._not_direct or self.pipeline:
+                return False
+            if self.limit_concurrency is not None or self.flow.write_paused:
+                # write_paused: a client not reading its answers; uvicorn's way waits for it
                 return False
             if self.cycle is not None and not self.cycle.response_complete:
                 return False
-            if self.flow.write_paused:  # a client not reading its answers: uvicorn's way waits
+            if self.parser.get_method() == b"HEAD" or self.parser.should_upgrade():
                 return False
-            method = self.parser.get_method()
-            if method == b"HEAD" or self.parser.should_upgrade():
-                return False
-            if not self._direct.answers_directly(self.url):
-                return False
-            return not any(name in _NOT_DIRECT for name, _ in self.headers)
+            return bool(self._direct.answers_directly(self.url))
 
         def on_body(self, body: bytes) -> None:
             held = self._held
@@ -303,6 +356,7 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             """Hand a held request to uvicorn as if it had never been held."""
             if held is None:
                 held, self._held = self._held or [], None
+            self._uvicorn_begin()
             super().on_headers_complete()
             for chunk in held:
                 super().on_body(chunk)
@@ -312,22 +366,56 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
         def _answer_directly(self, body: bytes) -> bool:
             sandbox = self._direct
             assert sandbox is not None
-            scope = self.scope
-            scope["method"] = self.parser.get_method().decode("ascii")
-            version = self.parser.get_http_version()
-            if version != "1.1":
-                scope["http_version"] = version
+            parser = self.parser
+            version = parser.get_http_version()
             url = httptools.parse_url(self.url)
             raw_path = url.path
             path = raw_path.decode("ascii")
-            scope["path"] = urllib.parse.unquote(path) if "%" in path else path
-            scope["raw_path"] = raw_path
-            scope["query_string"] = url.query or b""
+            scope = {  # what uvicorn's scope would hold, but its per-connection "state"
+                "type": "http",
+                "http_version": version,
+                "server": self.server,
+                "client": self.client,
+                "scheme": self.scheme,
+                "root_path": self.root_path,
+                "headers": self.headers,
+                "method": parser.get_method().decode("ascii"),
+                "path": urllib.parse.unquote(path) if "%" in path else path,
+                "raw_path": raw_path,
+                "query_string": url.query or b"",
+            }
             answer = sandbox.answer_now(cast(Any, scope), body)
             if answer is None:
                 return False
-            status, headers, content = answer
-            keep_alive = version != "1.0" and self.parser.should_keep_alive()
+            status, content = answer.status_code, answer.body
+            lines: bytes | None = getattr(answer, "lines", None)
+            keep_alive = version != "1.0" and parser.should_keep_alive()
+            default_lines = None
+            if lines is not None:
+                defaults = self.server_state.default_headers  # a new list when they change
+                cached = self._default_lines
+                if cached[0] is not defaults:
+                    cached = (defaults, _safe_lines(defaults, header_value_re))
+                    type(self)._default_lines = cached
+                default_lines = cached[1]
+            if lines is not None and default_lines is not None:
+                # The usual answer: header lines known to be safe, and no connection header.
+                end = b"\r\n" if keep_alive else b"connection: close\r\n\r\n"
+                self.transport.write(status_line[status] + default_lines + lines + end + content)
+            else:
+                keep_alive = self._write_answer(status, answer.raw_headers, content, keep_alive)
+            self.server_state.total_requests += 1  # then as uvicorn's on_response_complete
+            if keep_alive:
+                self._idle()
+            else:
+                self.transport.close()
+            sandbox.answered()
+            return True
+
+        def _write_answer(
+            self, status: int, headers: list[tuple[bytes, bytes]], content: bytes, keep_alive: bool
+        ) -> bool:
+            """Write an answer as uvicorn's cycle would; whether the connection stays open."""
             head = [status_line[status]]
             pairs = (*self.server_state.default_headers, *headers)
             # As uvicorn: never a split response (one search over all values finds the same).
@@ -346,11 +434,52 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             if status not in (204, 304):
                 head.append(content)
             self.transport.write(b"".join(head))
-            if not keep_alive:
-                self.transport.close()
-            self.on_response_complete()
-            sandbox.answered()
-            return True
+            return keep_alive
+
+        # Keep-alive: uvicorn arms a timer after every answer and cancels it when the next
+        # request's first bytes arrive (3% of a direct answer). Here one timer per idle spell
+        # checks, when it fires, whether a request began since the last answer.
+
+        def on_response_complete(self) -> None:
+            if self._direct is None:
+                super().on_response_complete()
+                return
+            self.server_state.total_requests += 1  # as uvicorn's, but for the timer
+            if self.transport.is_closing():
+                return
+            self.flow.resume_reading()
+            if self.pipeline:
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
+            else:
+                self._idle()
+
+        def _unset_keepalive_if_required(self) -> None:
+            if self._direct is None:
+                super()._unset_keepalive_if_required()
+
+        def _idle(self) -> None:
+            """An answer went out and nothing else is in flight: the keep-alive countdown."""
+            self._idle_mark = self._messages
+            self._idle_since = self.loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+
+        def _idle_check(self) -> None:
+            self._idle_timer = None
+            if self.transport.is_closing() or self._messages != self._idle_mark:
+                return  # closed, or a request began since: its answer starts a new countdown
+            left = self._idle_since + self.timeout_keep_alive - self.loop.time()
+            if left > 0:
+                self._idle_timer = self.loop.call_later(left, self._idle_check)
+            else:
+                self.timeout_keep_alive_handler()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
