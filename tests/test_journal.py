@@ -66,7 +66,7 @@ def test_journal_keeps_request_headers_with_credentials_redacted() -> None:
 
 
 def test_an_answer_journaled_in_one_step_reads_as_one_journaled_field_by_field() -> None:
-    from mockserver.controls.journal import Journal
+    from mockserver.controls.journal import Journal, encode_json
 
     journal = Journal()
     seen = []
@@ -85,10 +85,39 @@ def test_an_answer_journaled_in_one_step_reads_as_one_journaled_field_by_field()
     }
     headers = ((b"authorization", b"Bearer secret"), (b"x-id", b"7"))
     full = journal.record(**common, response_body={"id": 1}, request_headers=headers)
-    journal.record_answer(**common, response_json=b'{"id":1}', request_headers=headers)
+    request_json = encode_json(common.pop("request_body"))
+    journal.record_answer(
+        **common, request_json=request_json, response_json=b'{"id":1}', request_headers=headers
+    )
     first, second = journal.entries()
     assert (first.seq, second.seq) == (1, 2)
     assert {**first.as_dict(), "seq": 2} == second.as_dict()
     assert second.request_body == {"name": "rex", "big": 2**70}
     assert second.request_headers == {"authorization": "Bearer [redacted]", "x-id": "7"}
     assert seen[0] == full and seen[1].as_dict() == second.as_dict()
+
+
+def test_journal_keeps_an_accepted_json_body_as_sent_and_reads_it_decoded() -> None:
+    app = create_app(Config())
+    body = (
+        b'{\n  "customer_external_id": "cust-001",\n  "memo": "caf\\u00e9",\n'
+        b'  "line_items": [{"amount": 7, "revenue_account_identifier":'
+        b' {"type": "StableName", "stable_name": "SALES"}}]\n}'
+    )
+    with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
+        created = client.post(
+            CUSTOMER_CREDITS, content=body, headers={"Content-Type": "application/json"}
+        )
+    assert created.status_code == 201
+    (entry,) = app.state.sandbox.journal.entries()
+    assert entry.request_body == {
+        "customer_external_id": "cust-001",
+        "memo": "café",
+        "line_items": [
+            {
+                "amount": 7,
+                "revenue_account_identifier": {"type": "StableName", "stable_name": "SALES"},
+            }
+        ],
+    }
+    assert entry.as_dict()["request_body"]["memo"] == "café"

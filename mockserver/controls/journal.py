@@ -280,7 +280,7 @@ class Journal:
         operation_id: str | None,
         business_id: str | None,
         status: int,
-        request_body: Any,
+        request_json: bytes | None,
         response_json: bytes | None,
         off_contract: bool,
         contract_violation: bool,
@@ -289,8 +289,8 @@ class Journal:
     ) -> None:
         """``record`` for an answer the sandbox sent (no fault, violations or proxy exchange),
         its response body already encoded: what every served request journals, without the
-        ``Entry`` that ``record`` builds first (a tenth of a fetch)."""
-        request_json = None if request_body is None else encode_json(request_body)
+        ``Entry`` that ``record`` builds first (a tenth of a fetch). The bodies come encoded
+        (``encode_json``, or the JSON text as sent)."""
         with self._lock:
             self._seq += 1
             row = (

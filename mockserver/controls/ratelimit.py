@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from math import ceil
+from time import time as wall_clock
 
 
 class RateLimiter:
@@ -22,24 +23,27 @@ class RateLimiter:
 
     def take(self) -> tuple[bool, Mapping[str, str]]:
         """Take one request from the bucket: whether it was allowed, and the headers to send."""
+        limit = self.limit
         with self._lock:
             now = self._clock()
-            self._tokens = min(self.limit, self._tokens + (now - self._last) * self.limit)
+            tokens = self._tokens + (now - self._last) * limit
+            if tokens > limit:
+                tokens = limit
             self._last = now
-            allowed = self._tokens >= 1
+            allowed = tokens >= 1
             if allowed:
-                self._tokens -= 1
-            seconds_to_full = (self.limit - self._tokens) / self.limit
-            remaining = int(self._tokens)
-            reset = math.ceil(time.time() + seconds_to_full)
-            retry = 0 if allowed else max(1, math.ceil((1 - self._tokens) / self.limit))
+                tokens -= 1
+            self._tokens = tokens
+            remaining = int(tokens)
+            reset = ceil(wall_clock() + (limit - tokens) / limit)
+            retry = 0 if allowed else max(1, ceil((1 - tokens) / limit))
             key = (remaining, reset, retry)
             if key == self._key:
                 # Unchanged since the last answer (under load: "0" remaining, the same second),
                 # so the same headers serve again: callers never change the mapping.
                 return allowed, self._headers
             headers = {
-                "X-RateLimit-Limit": str(self.limit),
+                "X-RateLimit-Limit": str(limit),
                 "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": str(reset),
             }

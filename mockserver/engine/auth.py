@@ -174,6 +174,7 @@ class Authenticator:
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
+@functools.lru_cache(maxsize=1024)  # the same few tokens, request after request
 def bearer_token_problem(token: str) -> str | None:
     """What makes ``token`` not a bearer token by RFC 6750's syntax; None when it is one."""
     if _B64TOKEN.fullmatch(token):

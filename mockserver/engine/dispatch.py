@@ -25,6 +25,8 @@ class Call:
     token: str | None = None
     #: Business ids the bearer token may use; None means any business.
     token_businesses: frozenset[str] | None = None
+    #: The body's JSON text as sent, when ``body`` was decoded from it (the journal keeps it).
+    body_json: bytes | None = None
 
 
 @dataclass(slots=True)

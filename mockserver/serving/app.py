@@ -46,6 +46,7 @@ from ..engine.responses import (
 )
 from ..engine.routing import Router
 from ..engine.spec import (
+    JSON,
     Operation,
     Spec,
     compile_spec,
@@ -54,7 +55,14 @@ from ..engine.spec import (
     read_document,
 )
 from ..engine.store import IdFactory, Store
-from ..engine.validation import check_response, parse_body, parse_parameters, problem, raise_if
+from ..engine.validation import (
+    check_response,
+    media_type_of,
+    parse_body,
+    parse_parameters,
+    problem,
+    raise_if,
+)
 from ..errors import (
     BadRequest,
     ContractViolation,
@@ -358,7 +366,9 @@ class Sandbox:
                 op.operation_id if op else None,
                 call.path.get("businessId") if call else None,
                 reply.status,
-                call.body if call else journal_request_body(raw_body),
+                call.body_json
+                if call is not None and call.body_json is not None
+                else encode_json(call.body if call else journal_request_body(raw_body)),
                 content if is_json(reply.media_type) else encode_json(reply.body),
                 # Rejected before any behaviour ran, for a reason other than the rate limit or
                 # a response the test forced.
@@ -430,6 +440,8 @@ class Sandbox:
                 if p.meta.get("keyword") != "nul" or p.meta.get("location") != "body"
             ]
         raise_if(problems)
+        # parse_body decoded a JSON body from this text: the journal keeps it as it is.
+        sent_json = body is not None and media_type_of(content_type) == JSON
         return Call(
             operation_id=op.operation_id,
             path={name: params[name] for name in op.path_names},
@@ -437,6 +449,7 @@ class Sandbox:
             body=body,
             token=token,
             token_businesses=businesses,
+            body_json=raw_body if sent_json else None,
         )
 
     async def _read_body(self, request: Request, op: Operation) -> bytes:
@@ -532,19 +545,25 @@ class _IndexedHeaders(Headers):
         if not isinstance(raw, list):  # as Headers(scope=...) would, but without the copy
             raw = scope["headers"] = list(raw)
         super().__init__(raw=raw)
-        # The first of repeated headers wins, as in Headers.
-        self._index: dict[str, str] = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in raw[::-1]
-        }
+        # Names as sent (ASGI's are lower case); the first of repeated headers wins, as in
+        # Headers. Values are decoded when asked for: most are never read.
+        self._index: dict[bytes, bytes] = dict(raw[::-1])
 
     def __getitem__(self, key: str) -> str:
-        return self._index[key.lower()]
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return str(value)
 
     def __contains__(self, key: Any) -> bool:
-        return isinstance(key, str) and key.lower() in self._index
+        return isinstance(key, str) and self.get(key) is not None
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._index.get(key.lower(), default)
+        try:
+            value = self._index.get(key.lower().encode("latin-1"))
+        except UnicodeEncodeError:  # a name no request can send (as bytes, it is latin-1)
+            return default
+        return default if value is None else value.decode("latin-1")
 
 
 #: Request targets ``endpoint`` does not answer directly (``Sandbox.answers_directly``).
