@@ -501,6 +501,9 @@ class Validator:
         return sorted(found, key=lambda v: v.pointer)
 
 
+_SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean", "null"})
+
+
 class _Items:
     """A list response checked as its envelope plus each item, items remembered by content.
 
@@ -547,6 +550,8 @@ class _Items:
         item = array.get("items")
         if not isinstance(item, dict) or cls._TOGETHER & set(array):
             return None
+        if item.get("type") in _SCALAR_TYPES:
+            return None  # checking scalars costs less than remembering them
         refs = orjson.dumps(item)
         if b'"$ref":"#/' in refs.replace(b'"$ref":"#/$defs/', b""):
             return None  # points into the envelope: not checkable on its own
@@ -564,9 +569,10 @@ class _Items:
             items = instance.get(field) if isinstance(instance, dict) else None
             if not isinstance(items, list) or len(items) < 2:
                 return None
-            envelope = {**instance, field: []}
-        if items and not isinstance(items[0], (dict, list)):
+        if not isinstance(items[0] if items else None, (dict, list)):
             return None  # scalars (a body's list of dates): checking them is cheaper
+        if field is not None:
+            envelope = {**instance, field: []}
         if not fast.is_valid(envelope):
             return False
         passed, check = self.passed, self.item.accepts_fast

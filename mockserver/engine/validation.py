@@ -57,6 +57,8 @@ def parse_parameters(
     ``reject_unknown_query``: a query parameter the operation does not declare is a problem
     (OpenAPI allows them; Layer's document asks for this).
     """
+    if not query and not op.parameters:
+        return {}
     values: dict[str, Any] = {}
     seen: dict[str, list[str]] = {}
     for name, value in query:

@@ -286,11 +286,15 @@ class Sandbox:
         document_error = False  # an error the engine answers that the document does not list
         raw_body = b""
         allowed, headers = self.limiter.take()
-        path = request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
+        scope = request.scope
+        method: str = scope["method"]
+        path = scope["raw_path"].decode("latin-1")
+        if "?" in path:  # ASGI's raw_path has no query, but not every server keeps to that
+            path = path.split("?", 1)[0]
         public = not path.startswith(CONTROL_PREFIX)
         try:
-            self._check_head(request.scope)
-            op, path_params = self.router.match(request.method, path)
+            self._check_head(scope)
+            op, path_params = self.router.match(method, path)
             # The control API drives tests; throttling it is not part of Layer's contract.
             if not allowed and self.config.enforce_rate_limit and public:
                 raise RateLimited(
@@ -307,9 +311,9 @@ class Sandbox:
                     raise _forced_error(op, forcing)
                 if forcing is not None and forcing.fault is not None:
                     self.journal.record(
-                        method=request.method,
+                        method=method,
                         path=unquote(path),
-                        query=request.scope["query_string"].decode("utf-8", "replace"),
+                        query=scope["query_string"].decode("utf-8", "replace"),
                         operation_id=op.operation_id,
                         business_id=path_params.get("businessId"),
                         status=None,  # no complete answer goes out
@@ -318,16 +322,17 @@ class Sandbox:
                         off_contract=False,
                         contract_violation=False,
                         fault=forcing.fault,
-                        request_headers=tuple(request.scope["headers"]),
+                        request_headers=tuple(scope["headers"]),
                         ignored_preferences=forcing.ignored,
                     )
                     return _FaultResponse(forcing.fault, headers)
-            raw_body = await self._read_body(request, op)
+            held = getattr(request, "held", None)  # the direct path read it already
+            raw_body = held if held is not None else await self._read_body(request, op)
             call = self.parse(op, path_params, request, raw_body)
             behaviour = self.behaviours.get(op.operation_id)
             accept = request.headers.get("accept")
-            if not self.layer_errors and public:
-                choose_media_type(op.response_for(success_status(op)), accept)  # 406
+            if accept and not self.layer_errors and public:  # without Accept, never a 406
+                choose_media_type(op.response_for(op.success_status), accept)
             if behaviour is not None:
                 reply = behaviour(call)
                 if not self.layer_errors and public:
@@ -359,10 +364,10 @@ class Sandbox:
         content = _encoded(reply)  # once, for both uses
         if public:
             self.journal.record_answer(
-                request.method,
+                method,
                 unquote(path),
                 # Not request.url: building a URL costs more than the rest of the journal.
-                request.scope["query_string"].decode("utf-8", "replace"),
+                scope["query_string"].decode("utf-8", "replace"),
                 op.operation_id if op else None,
                 call.path.get("businessId") if call else None,
                 reply.status,
@@ -375,7 +380,7 @@ class Sandbox:
                 call is None and forcing is None and 400 <= reply.status < 500
                 and reply.status != 429,
                 violation,
-                tuple(request.scope["headers"]),
+                tuple(scope["headers"]),
                 forcing.ignored if forcing else (),
             )  # fmt: skip
         if forcing is not None and forcing.applied:
@@ -444,8 +449,10 @@ class Sandbox:
         sent_json = body is not None and media_type_of(content_type) == JSON
         return Call(
             operation_id=op.operation_id,
-            path={name: params[name] for name in op.path_names},
-            query={name: params[name] for name in op.query_order if name in params},
+            path={name: params[name] for name in op.path_names} if op.path_names else {},
+            query={name: params[name] for name in op.query_order if name in params}
+            if op.query_order
+            else {},
             body=body,
             token=token,
             token_businesses=businesses,
@@ -455,9 +462,6 @@ class Sandbox:
     async def _read_body(self, request: Request, op: Operation) -> bytes:
         """The body, never read past the limit: 413 beyond it where ``op`` takes a body."""
         limit = self.config.max_body_bytes
-        held = request.held if isinstance(request, _Request) else None
-        if held is not None:  # read already, under the limit (the direct path)
-            return held
         headers = request.headers
         if "content-length" not in headers and "transfer-encoding" not in headers:
             return b""  # HTTP/1.1 sends no body without either: nothing to wait for
@@ -578,12 +582,14 @@ async def _nothing_to_receive() -> Message:
 class _Request(Request):
     #: The whole body, when the protocol read it before the request was made (the direct path).
     held: bytes | None = None
+    _indexed: _IndexedHeaders | None = None
 
     @property
     def headers(self) -> Headers:
-        if not hasattr(self, "_headers"):
-            self._headers = _IndexedHeaders(self.scope)
-        return self._headers
+        indexed = self._indexed
+        if indexed is None:
+            indexed = self._indexed = _IndexedHeaders(self.scope)
+        return indexed
 
 
 _BUG_BODY = {

@@ -96,7 +96,7 @@ class _LingeringTransport:
         if head is not None:
             self._head = None
             self._transport.write(head + data)
-        elif data[:9] == b"HTTP/1.1 " and data[-4:] == b"\r\n\r\n":
+        elif data.endswith(b"\r\n\r\n") and data.startswith(b"HTTP/1.1 "):
             self._head = data
             asyncio.get_running_loop().call_soon(self._flush)
         else:
@@ -195,6 +195,10 @@ _UVICORN_INTERNALS = (
     "timeout_keep_alive_handler",
     "_start_asgi_task",
     "_unset_keepalive_if_required",
+    "logger",
+    "_should_upgrade",
+    "handle_websocket_upgrade",
+    "_unsupported_upgrade_warning",
 )
 
 
@@ -384,7 +388,7 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
                 "raw_path": raw_path,
                 "query_string": url.query or b"",
             }
-            answer = sandbox.answer_now(cast(Any, scope), body)
+            answer = sandbox.answer_now(scope, body)
             if answer is None:
                 return False
             status, content = answer.status_code, answer.body
@@ -482,10 +486,23 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if self.transport.is_closing():
+            if self.transport.is_closing():  # closed, or closing gracefully (lingering)
                 return
             self._ended_in_chunk = False
-            super().data_received(data)
+            if self._direct is None:
+                super().data_received(data)
+            else:  # uvicorn's, without its keep-alive timer (``_idle`` counts instead)
+                try:
+                    self.parser.feed_data(data)
+                except httptools.HttpParserError:
+                    self.logger.warning("Invalid HTTP request received.")
+                    self.send_400_response("Invalid HTTP request received.")
+                    return
+                except httptools.HttpParserUpgrade:
+                    if self._should_upgrade():
+                        self.handle_websocket_upgrade()
+                    else:
+                        self._unsupported_upgrade_warning()
             # Still in the head after this chunk, and no request ended in it: all of it was
             # head (buffered by the parser). A chunk that also held the end of an earlier
             # (pipelined) request is not counted: how much of it is the new head is unknown,
