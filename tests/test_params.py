@@ -393,3 +393,28 @@ def test_cookie_header_is_parsed_like_a_browser_sends_it() -> None:
     problems: list[Any] = []
     cookies = parse_cookie_header("session=abc; limit=5")
     assert deserialize("limit", "cookie", "form", True, {"type": "integer"}, cookies, problems) == 5
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=100",
+        "a=1&b=2",
+        "a=&b",
+        "a=1&&b=2&",
+        "a=b=c",
+        "=x",
+        "a=1&a=2",
+        "x=%41+b",
+        "ü=1",
+        "a;b=1",
+    ],
+)
+def test_query_items_reads_a_query_as_parse_qsl_does(query: str) -> None:
+    from urllib.parse import parse_qsl
+
+    from mockserver.engine.limits import query_items
+
+    problems: list[object] = []
+    assert query_items(query.encode(), problems) == parse_qsl(query, keep_blank_values=True)  # type: ignore[arg-type]
+    assert problems == []

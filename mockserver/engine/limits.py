@@ -145,8 +145,11 @@ def query_items(query_string: bytes, problems: list[Problem]) -> list[tuple[str,
     """
     if not query_string:
         return []
-    items = []
     text = query_string.decode("latin-1")
+    if text.isascii() and "%" not in text and "+" not in text:  # nothing to decode
+        pieces = (piece.partition("=") for piece in text.split("&") if piece)
+        return [(name, value) for name, _, value in pieces]
+    items = []
     # latin-1 keeps every decoded byte as one code point, so the UTF-8 check sees real bytes.
     for raw_name, raw_value in parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
         name, name_ok = _utf8(raw_name)

@@ -80,9 +80,9 @@ def parse_parameters(
                 )
             )
     cookies: list[tuple[str, str]] | None = None
-    for param in op.parameters:
+    for param, simple in _plan(op):
         pointer = param.pointer
-        if not _simple(param):
+        if not simple:
             if param.location == "cookie" and cookies is None:
                 cookies = parse_cookie_header(headers.get("cookie"))
             value = _styled_value(param, path_params, shares, query, headers, cookies, problems)
@@ -109,7 +109,8 @@ def parse_parameters(
                     continue
                 raw = given[0] if given else None
             if raw is None:
-                _absent(param, values, problems)
+                if param.required or param.default is not None:
+                    _absent(param, values, problems)
                 continue
             value = _coerce(param, raw)
         for violation in param.validator.violations(value):
@@ -155,6 +156,15 @@ def _is_simple(param: Parameter) -> bool:
         return not (set(schema) & {"properties", "items", "anyOf", "oneOf", "allOf", "$ref"})
     kind = schema["type"]
     return (kind in _SCALARS) if isinstance(kind, str) else set(kind) <= _SCALARS
+
+
+def _plan(op: Operation) -> tuple[tuple[Parameter, bool], ...]:
+    """The operation's parameters, each with whether it is ``_simple`` (kept on the
+    operation, as ``_styled`` is)."""
+    known: tuple[tuple[Parameter, bool], ...] | None = op.__dict__.get("_plan")
+    if known is None:
+        known = op.__dict__["_plan"] = tuple((p, _simple(p)) for p in op.parameters)
+    return known
 
 
 def _styled(op: Operation) -> bool:

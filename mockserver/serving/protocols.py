@@ -82,7 +82,7 @@ class _LingeringTransport:
     """
 
     def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
+        self._transport = self.raw = transport
         self.lingering = False
         self._head: bytes | None = None
 
@@ -101,6 +101,13 @@ class _LingeringTransport:
             asyncio.get_running_loop().call_soon(self._flush)
         else:
             self._transport.write(data)
+
+    def write_answer(self, data: bytes) -> None:
+        """``write`` for a whole answer (head and body) while the connection is open."""
+        if self._head is None and not self.lingering:
+            self.raw.write(data)
+        else:
+            self.write(data)
 
     def writelines(self, chunks: Any) -> None:
         self.write(b"".join(chunks))
@@ -309,25 +316,27 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
 
         def on_headers_complete(self) -> None:
             self._in_head = False
-            if self._direct is not None:
-                if self._holds():
+            direct = self._direct
+            if direct is not None:
+                # Whether this request may take the direct path (see the class docstring);
+                # flow.write_paused: a client not reading its answers, for whom uvicorn's
+                # way waits.
+                cycle = self.cycle
+                parser = self.parser
+                if (
+                    not self._not_direct
+                    and not self.pipeline
+                    and self.limit_concurrency is None
+                    and not self.flow.write_paused
+                    and (cycle is None or cycle.response_complete)
+                    and parser.get_method() != b"HEAD"
+                    and not parser.should_upgrade()
+                    and direct.answers_directly(self.url)
+                ):
                     self._held, self._held_bytes = [], 0
                     return
                 self._uvicorn_begin()
             super().on_headers_complete()
-
-        def _holds(self) -> bool:
-            """Whether this request may take the direct path (see the class docstring)."""
-            if self._not_direct or self.pipeline:
-                return False
-            if self.limit_concurrency is not None or self.flow.write_paused:
-                # write_paused: a client not reading its answers; uvicorn's way waits for it
-                return False
-            if self.cycle is not None and not self.cycle.response_complete:
-                return False
-            if self.parser.get_method() == b"HEAD" or self.parser.should_upgrade():
-                return False
-            return bool(self._direct.answers_directly(self.url))
 
         def on_body(self, body: bytes) -> None:
             held = self._held
@@ -405,7 +414,9 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             if lines is not None and default_lines is not None:
                 # The usual answer: header lines known to be safe, and no connection header.
                 end = b"\r\n" if keep_alive else b"connection: close\r\n\r\n"
-                self.transport.write(status_line[status] + default_lines + lines + end + content)
+                self.transport.write_answer(
+                    status_line[status] + default_lines + lines + end + content
+                )
             else:
                 keep_alive = self._write_answer(status, answer.raw_headers, content, keep_alive)
             self.server_state.total_requests += 1  # then as uvicorn's on_response_complete
@@ -486,7 +497,8 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if self.transport.is_closing():  # closed, or closing gracefully (lingering)
+            transport = self.transport  # closed, or closing gracefully (lingering): dropped
+            if transport.lingering or transport.raw.is_closing():
                 return
             self._ended_in_chunk = False
             if self._direct is None:
