@@ -274,3 +274,29 @@ def test_a_list_whose_items_are_checked_together_is_checked_whole() -> None:
     )
     assert at_most.violations({"data": [1, 2]}) == []
     assert [v.keyword for v in at_most.violations({"data": [1, 2, 3]})] == ["maxItems"]
+
+
+@pytest.mark.parametrize(
+    ("items", "good", "bad"),
+    [
+        ({"type": "string", "format": "date"}, ["2024-01-01", "2024-01-02"], ["2024-01-01", 5]),
+        ({"type": ["string", "null"]}, ["a", None, "b"], ["a", None, 1]),
+        (
+            {"type": ["object", "null"], "properties": {"a": {"type": "integer"}}},
+            [{"a": 1}, None, {"a": 2}],
+            [{"a": 1}, {"a": "x"}],
+        ),
+    ],
+)
+def test_a_list_inside_an_object_is_judged_the_same_whatever_its_items(
+    items: dict[str, object], good: list[object], bad: list[object]
+) -> None:
+    from mockserver.engine.schemas import Validator
+
+    validator = Validator(
+        {"type": "object", "properties": {"values": {"type": "array", "items": items}}}
+    )
+    for _ in range(2):  # the second time, items that passed may be remembered
+        assert validator.is_valid({"values": good})
+        assert not validator.is_valid({"values": bad})
+        assert validator.violations({"values": bad})[0].pointer.startswith("/values/")

@@ -289,7 +289,7 @@ class Journal:
     ) -> None:
         """``record`` for an answer the sandbox sent (no fault, violations or proxy exchange),
         its response body already encoded: what every served request journals, without the
-        ``Entry`` that ``record`` builds first (a tenth of a fetch). The bodies come encoded
+        ``Entry`` that ``record`` builds first (an eighth of a Petstore fetch). The bodies come encoded
         (``encode_json``, or the JSON text as sent)."""
         with self._lock:
             self._seq += 1

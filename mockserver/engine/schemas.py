@@ -550,7 +550,8 @@ class _Items:
         item = array.get("items")
         if not isinstance(item, dict) or cls._TOGETHER & set(array):
             return None
-        if item.get("type") in _SCALAR_TYPES:
+        kind = item.get("type")
+        if isinstance(kind, str) and kind in _SCALAR_TYPES:
             return None  # checking scalars costs less than remembering them
         refs = orjson.dumps(item)
         if b'"$ref":"#/' in refs.replace(b'"$ref":"#/$defs/', b""):
