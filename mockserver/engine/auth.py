@@ -174,7 +174,7 @@ class Authenticator:
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
-@functools.lru_cache(maxsize=1024)  # the same few tokens, request after request
+@functools.lru_cache(maxsize=256)  # the same few tokens, request after request
 def bearer_token_problem(token: str) -> str | None:
     """What makes ``token`` not a bearer token by RFC 6750's syntax; None when it is one."""
     if _B64TOKEN.fullmatch(token):
@@ -248,14 +248,14 @@ def _challenges(schemes: list[SecurityScheme]) -> str:
     return ", ".join(dict.fromkeys(out))
 
 
-@functools.lru_cache(maxsize=1024)  # a client sends the same header again and again
+@functools.lru_cache(maxsize=256)  # a client sends the same header again and again
 def _split_authorization(header: str | None) -> tuple[str, str]:
     """``Authorization`` as (scheme in lower case, credentials); empty strings when absent."""
     scheme, _, credentials = (header or "").strip().partition(" ")
     return scheme.lower(), credentials.strip()
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _basic_credentials(credentials: str) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
