@@ -134,7 +134,7 @@ def test_without_schemathesis_the_hint_names_a_published_distribution(
     )
     assert main(["fuzz"]) == 2
     err = capsys.readouterr().err
-    assert "pip install 'schemathesis>=4,<5'" in err
+    assert "pip install 'schemathesis>=4.1,<5'" in err
     assert "layer-credits-sandbox[fuzz]" not in err
 
 

@@ -287,10 +287,10 @@ class Journal:
         request_headers: tuple[tuple[Text, Text], ...],
         ignored_preferences: tuple[str, ...],
     ) -> None:
-        """``record`` for an answer the sandbox sent (no fault, violations or proxy exchange),
-        its response body already encoded: what every served request journals, without the
-        ``Entry`` that ``record`` builds first (an eighth of a Petstore fetch). The bodies come encoded
-        (``encode_json``, or the JSON text as sent)."""
+        """``record`` for an answer the sandbox sent (no fault, violations or proxy exchange):
+        what every served request journals, without the ``Entry`` that ``record`` builds
+        first (an eighth of a Petstore fetch). The bodies come encoded (``encode_json``, or
+        the JSON text as sent)."""
         with self._lock:
             self._seq += 1
             row = (

@@ -75,8 +75,9 @@ def run_fuzz(
     """Run Schemathesis; its exit code (non-zero when it found a failure) is ours."""
     if importlib.util.find_spec("schemathesis") is None:
         print(
-            "mockserver fuzz needs Schemathesis 4: pip install 'schemathesis>=4,<5' (from a "
-            "checkout of this project, pip install '.[fuzz]' does the same)",
+            "mockserver fuzz needs Schemathesis 4.1 or later: pip install "
+            "'schemathesis>=4.1,<5' (from a checkout of this project, pip install '.[fuzz]' "
+            "does the same)",
             file=sys.stderr,
         )
         return 2
