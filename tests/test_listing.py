@@ -92,3 +92,11 @@ def test_a_snapshot_without_the_orderings_still_lists_in_order(
         created[0],
     ]
     assert len(listed) == len(set(listed)) == len(expected["sent_at"]) + 1
+
+
+def test_a_page_is_sent_as_the_compact_json_of_what_it_holds(client: TestClient) -> None:
+    # Each item's JSON is made once, for the item memo, and the page is built from those.
+    for _ in range(2):
+        page = client.get(f"{CUSTOMER_CREDITS}?limit=100")
+        assert page.status_code == 200 and len(page.json()["data"]) >= 2
+        assert page.content == orjson.dumps(page.json())

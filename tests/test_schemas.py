@@ -11,6 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -300,3 +301,66 @@ def test_a_list_inside_an_object_is_judged_the_same_whatever_its_items(
         assert validator.is_valid({"values": good})
         assert not validator.is_valid({"values": bad})
         assert validator.violations({"values": bad})[0].pointer.startswith("/values/")
+
+
+_ITEM = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "tags": {"type": "array"},
+    },
+    "required": ["id"],
+}
+_ITEMS = st.lists(
+    st.fixed_dictionaries(
+        {"id": st.integers(-(2**63), 2**63 - 1)},
+        optional={
+            "name": st.text(),
+            "tags": st.lists(st.one_of(st.none(), st.booleans(), st.floats(allow_nan=False))),
+        },
+    ),
+    min_size=2,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=_ITEMS, cursor=st.one_of(st.none(), st.text()))
+def test_a_list_page_checked_item_by_item_encodes_as_orjson_does(
+    items: list[dict[str, Any]], cursor: str | None
+) -> None:
+    from mockserver.engine.schemas import judged_json
+
+    envelope = Validator(
+        {
+            "type": "object",
+            "properties": {"data": {"type": "array", "items": _ITEM}, "cursor": {}},
+            "required": ["data"],
+        }
+    )
+    page = {"cursor": cursor, "data": items, "after": 1}
+    for _ in range(2):  # the second time, every item is remembered
+        assert envelope.is_valid(page)
+        assert judged_json(page) == orjson.dumps(page)
+        assert judged_json(page) is None  # once per check
+    # The stand-in for the list, found elsewhere in the page: no splice, the caller encodes.
+    page["after"] = "\ue000judged list\ue001"
+    assert envelope.is_valid(page)
+    assert judged_json(page) is None
+    bare = Validator({"type": "array", "items": _ITEM})
+    assert bare.is_valid(items)
+    assert judged_json(items) == orjson.dumps(items)
+
+
+def test_only_the_latest_check_of_a_page_encodes_it() -> None:
+    from mockserver.engine.schemas import judged_json
+
+    validator = Validator({"type": "array", "items": _ITEM})
+    page = [{"id": 1}, {"id": 2}]
+    assert validator.is_valid(page)
+    assert Validator({"type": "string"}).is_valid("another check")
+    assert judged_json(page) is None  # another check came between
+    assert validator.is_valid(page)
+    page.append({"id": 3})  # changed after its check: the list no longer matches its items
+    assert judged_json(page) is None

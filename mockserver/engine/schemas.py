@@ -463,6 +463,8 @@ class Validator:
 
     def accepts_fast(self, instance: Any) -> bool:
         """The fast engine's verdict alone (False when it cannot judge ``instance``)."""
+        global _judged
+        _judged = None  # ``judged_json`` answers for the latest check only
         fast = self._fast
         if fast is False:
             fast = self.fast
@@ -577,6 +579,7 @@ class _Items:
         if not fast.is_valid(envelope):
             return False
         passed, check = self.passed, self.item.accepts_fast
+        keys = []
         for item in items:
             key = orjson.dumps(item)
             if key not in passed:
@@ -587,7 +590,45 @@ class _Items:
                     self.size = 0
                 passed.add(key)
                 self.size += len(key)
+            keys.append(key)
+        global _judged
+        _judged = (instance, field, items, keys)
         return True
+
+
+#: The list response last found valid item by item: (the response, the field holding the list
+#: or None, the list, each item's JSON). ``judged_json`` builds the response's JSON from them.
+_judged: tuple[Any, str | None, list[Any], list[bytes]] | None = None
+#: Stands in for the list while the rest of a judged response is encoded (private-use
+#: characters, which a response hardly holds; if it does, the response is encoded whole).
+_PLACE = "\ue000judged list\ue001"
+_PLACE_JSON = orjson.dumps(_PLACE)
+
+
+def judged_json(body: Any) -> bytes | None:
+    """``orjson.dumps(body)``, built from the items' JSON that the check of ``body`` just made
+    (a list response checked item by item: each item is encoded once, not twice); None unless
+    the latest check (in any thread) was of ``body`` and found it valid that way. Call it
+    right after that check, before anything can change ``body``."""
+    global _judged
+    judged = _judged
+    if judged is None or judged[0] is not body:
+        return None
+    _judged = None
+    _, field, items, keys = judged
+    if field is None:
+        if body is not items or len(items) != len(keys):
+            return None
+        return b"[" + b",".join(keys) + b"]"
+    if body.get(field) is not items or len(items) != len(keys):
+        return None
+    try:
+        rest = orjson.dumps({**body, field: _PLACE})
+    except TypeError:  # an integer beyond 64 bits: the caller's encoder knows what to do
+        return None
+    if rest.count(_PLACE_JSON) != 1:
+        return None
+    return rest.replace(_PLACE_JSON, b"[" + b",".join(keys) + b"]")
 
 
 #: Compiled fast validators by schema (canonical JSON). A document inlines the same components

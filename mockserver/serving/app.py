@@ -45,6 +45,7 @@ from ..engine.responses import (
     success_status,
 )
 from ..engine.routing import Router
+from ..engine.schemas import judged_json
 from ..engine.spec import (
     JSON,
     Operation,
@@ -687,6 +688,9 @@ def _encoded(reply: Reply) -> bytes | None:
         return body
     if isinstance(body, str) and not is_json(reply.media_type):
         return body.encode("utf-8")
+    judged = judged_json(body)  # a list page just checked item by item: its items' JSON
+    if judged is not None:
+        return judged
     try:
         return orjson.dumps(body)
     except TypeError:  # an integer beyond 64 bits (JSON has no limit; orjson has)
