@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -120,16 +119,19 @@ class IdFactory:
         self._random = random.Random(seed) if seed is not None else None
 
     def new(self) -> str:
-        if self._random is None:
-            return random_uuid()
-        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+        return _uuid4_text((self._random or _ID_BITS).getrandbits(128))
 
 
 def random_uuid() -> str:
     """``str(uuid.uuid4())``, from a generator seeded by the system once (a create makes
     several ids and announces an event with one more; asking the kernel each time was a
     twentieth of a create). Ids need to be unique, not secret."""
-    text = "%032x" % (_ID_BITS.getrandbits(128) & _UUID_KEPT | _UUID_V4)
+    return _uuid4_text(_ID_BITS.getrandbits(128))
+
+
+def _uuid4_text(bits: int) -> str:
+    """``str(uuid.UUID(int=bits, version=4))``, without building the ``UUID``."""
+    text = "%032x" % (bits & _UUID_KEPT | _UUID_V4)
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 

@@ -80,6 +80,7 @@ from ..layer import control, counterparties, credits, documents, ledger, payment
 from ..layer.fixtures import load_fixtures
 from ..tools.lint import document_errors
 from . import browser, workers
+from .protocols import header_lines
 
 log = logging.getLogger("mockserver")
 #: Requests under this prefix drive the sandbox; they are not part of Layer's contract.
@@ -714,7 +715,7 @@ def _json_response(
 
 
 #: Rate-limit headers encoded (``_rate_encoded``): the mapping, its pairs, and its header
-#: lines (None where a value is not plain printable ASCII).
+#: lines (``protocols.header_lines``).
 _RateHeaders = tuple[Mapping[str, str] | None, tuple[tuple[bytes, bytes], ...], bytes | None]
 _last_rate: _RateHeaders = (None, (), b"")
 
@@ -726,9 +727,7 @@ def _rate_encoded(rate_headers: Mapping[str, str]) -> _RateHeaders:
     last = _last_rate
     if last[0] is not rate_headers:
         raw = tuple((_header_name(k), v.encode("latin-1")) for k, v in rate_headers.items())
-        plain = all(v.isascii() and v.isprintable() for v in rate_headers.values())
-        lines = b"".join(k + b": " + v + b"\r\n" for k, v in raw) if plain else None
-        last = _last_rate = (rate_headers, raw, lines)
+        last = _last_rate = (rate_headers, raw, header_lines(raw))
     return last
 
 

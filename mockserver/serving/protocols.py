@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import urllib.parse
+from collections.abc import Iterable
 from typing import Any, cast
 
 import orjson
@@ -217,16 +219,22 @@ def _uvicorn_fits(protocol: Any, module: Any) -> bool:
         and hasattr(protocol.flow, "write_paused")
         and hasattr(protocol.server_state, "default_headers")
         and isinstance(getattr(module, "STATUS_LINE", None), dict)
-        and hasattr(getattr(module, "HEADER_VALUE_RE", None), "search")
     )
 
 
-def _safe_lines(headers: list[tuple[bytes, bytes]], value_re: Any) -> bytes | None:
-    """``headers`` as header lines, or None where one would need uvicorn's checks (a value
-    that could split the response, a connection header)."""
-    if any(name == b"connection" or value_re.search(value) for name, value in headers):
+#: A byte uvicorn refuses in a response header value (its ``HEADER_VALUE_RE``): it could split
+#: the response.
+_SPLITS_RESPONSE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_lines(pairs: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """``pairs`` as the header lines of an HTTP/1.1 head, to be written as they are; None
+    where they need uvicorn's checks on the way out: a value that could split the response,
+    a connection header."""
+    pairs = tuple(pairs)
+    if any(name == b"connection" or _SPLITS_RESPONSE.search(value) for name, value in pairs):
         return None
-    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return b"".join(name + b": " + value + b"\r\n" for name, value in pairs)
 
 
 def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.Protocol]:
@@ -234,7 +242,6 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
     from uvicorn.protocols.http import httptools_impl
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    header_value_re: Any = getattr(httptools_impl, "HEADER_VALUE_RE", None)
     status_line: Any = getattr(httptools_impl, "STATUS_LINE", None)
 
     class EnvelopeHttpToolsProtocol(_LingeringClose, HttpToolsProtocol):
@@ -264,7 +271,7 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
         _idle_mark = 0  # ``_messages`` when the last answer went out
         _idle_since = 0.0  # and the loop's time then
         _idle_timer: asyncio.TimerHandle | None = None
-        #: uvicorn's default headers (date, server) last seen, and their lines (``_safe_lines``).
+        #: uvicorn's default headers (date, server) last seen, and their lines (``header_lines``).
         _default_lines: tuple[Any, bytes | None] = (None, None)
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -408,7 +415,7 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
                 defaults = self.server_state.default_headers  # a new list when they change
                 cached = self._default_lines
                 if cached[0] is not defaults:
-                    cached = (defaults, _safe_lines(defaults, header_value_re))
+                    cached = (defaults, header_lines(defaults))
                     type(self)._default_lines = cached
                 default_lines = cached[1]
             if lines is not None and default_lines is not None:
@@ -434,8 +441,8 @@ def _httptools_protocol(limit: int, body: bytes, max_body: int) -> type[asyncio.
             head = [status_line[status]]
             pairs = (*self.server_state.default_headers, *headers)
             # As uvicorn: never a split response (one search over all values finds the same).
-            if header_value_re.search(b"".join(value for _, value in pairs)):
-                name = next(name for name, value in pairs if header_value_re.search(value))
+            if _SPLITS_RESPONSE.search(b"".join(value for _, value in pairs)):
+                name = next(name for name, value in pairs if _SPLITS_RESPONSE.search(value))
                 log.error("invalid response header %r: answered 500", name)
                 head = [status_line[500], b"content-length: 0\r\n"]
                 keep_alive, content, pairs = False, b"", ()
