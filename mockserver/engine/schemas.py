@@ -239,16 +239,21 @@ def to_json_schema(
     findings: Findings | None = None,
     *,
     openapi30: bool = True,
+    shared: dict[str, Any] | None = None,
 ) -> Any:
     """An OpenAPI schema as one self-contained JSON Schema 2020-12 schema.
 
     ``$ref``s are inlined; a recursive one becomes a ``$ref`` into the result's own ``$defs``.
+    ``shared``, given for every schema of one document, keeps the conversion of each ``$ref``
+    target that reaches no recursion, and later schemas inline that very object instead of a
+    copy of their own: a big document refers to the same component from hundreds of
+    operations (GitHub's: 23 MB of copies). Nothing mutates a converted schema.
     OpenAPI 3.0's ``nullable`` and boolean ``exclusiveMinimum``/``exclusiveMaximum`` are
     translated; 3.1 ``$ref`` siblings apply beside the target (``allOf``). ``pointer`` is where
     ``node`` sits in the source document, so every finding names the exact place to fix;
     ``resolve(ref, pointer)`` returns the target and its pointer.
     """
-    converter = _Converter(resolve, findings or Findings(strict=True), openapi30)
+    converter = _Converter(resolve, findings or Findings(strict=True), openapi30, shared)
     out = converter.convert(node, pointer, ())
     if converter.defs and isinstance(out, dict):
         while converter.pending:  # a definition may reach further recursive ones
@@ -260,13 +265,23 @@ def to_json_schema(
 
 
 class _Converter:
-    def __init__(self, resolve: Resolver, findings: Findings, openapi30: bool) -> None:
+    def __init__(
+        self,
+        resolve: Resolver,
+        findings: Findings,
+        openapi30: bool,
+        shared: dict[str, Any] | None = None,
+    ) -> None:
         self.resolve = resolve
         self.findings = findings
         self.openapi30 = openapi30
         self.keys: dict[str, str] = {}  # recursive $ref -> its key in $defs
         self.defs: dict[str, Any] = {}
         self.pending: dict[str, tuple[Any, str]] = {}
+        #: $ref -> its target converted, for targets whose conversion met no recursive $ref
+        #: (those convert alike whatever refers to them; the others depend on this $defs).
+        self.shared: dict[str, Any] = {} if shared is None else shared
+        self.recursions = 0  # recursive $refs met so far
 
     def convert(self, node: Any, pointer: str, stack: tuple[str, ...]) -> Any:
         if isinstance(node, bool):
@@ -329,6 +344,7 @@ class _Converter:
             self.findings.report(f"{pointer}/$ref", "$ref must be a string")
             return {}
         if ref in stack:
+            self.recursions += 1
             key = self.keys.get(ref)
             if key is None:
                 key = self.keys[ref] = _def_key(ref, self.defs)
@@ -346,7 +362,12 @@ class _Converter:
                 raise
             self.findings.report(f"{pointer}/$ref", f"{exc}; any value is accepted there")
             return {}
-        out = self.convert(target, target_pointer, (*stack, ref))
+        out = self.shared.get(ref)
+        if out is None:
+            recursions = self.recursions
+            out = self.convert(target, target_pointer, (*stack, ref))
+            if self.recursions == recursions:
+                self.shared[ref] = out
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         if self.openapi30 or not any(k in SUPPORTED_KEYWORDS for k in siblings):
             return out  # OpenAPI 3.0 ignores every sibling of $ref

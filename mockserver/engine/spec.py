@@ -418,6 +418,7 @@ class _Compiler:
         self.schemes = (document.get("components") or {}).get("securitySchemes") or {}
         self._schemes: dict[str, SecurityScheme | None] = {}
         self._shared: dict[str, Validator] = {}  # bare $ref -> its validator
+        self._converted: dict[str, Any] = {}  # $ref -> its target converted (to_json_schema)
 
     def deref(self, node: Any, pointer: str) -> tuple[Any, str]:
         seen = set()
@@ -439,7 +440,14 @@ class _Compiler:
         if isinstance(ref, str) and ref in self._shared:
             return self._shared[ref]
         validator = Validator(
-            to_json_schema(schema, pointer, resolve, self.findings, openapi30=self.openapi30)
+            to_json_schema(
+                schema,
+                pointer,
+                resolve,
+                self.findings,
+                openapi30=self.openapi30,
+                shared=self._converted,
+            )
         )
         if isinstance(ref, str):
             self._shared[ref] = validator

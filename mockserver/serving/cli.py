@@ -401,6 +401,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"mockserver: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=options["log_level"].upper(), format="%(levelname)s: %(message)s")
+    collector.starting()  # start-up's graph is built without collections (serving/collector.py)
     try:
         app = create_app(config, lint_in_background=True)
     except (SpecError, FixtureError, StateFileError, ValueError) as exc:
