@@ -300,3 +300,182 @@ def test_integer_ids_follow_the_highest_stored_one_across_restores() -> None:
     assert c.post("/pet", json=pet).json()["id"] == 501  # past a restored record's id
     ids = {c.post("/pet", json=pet).json()["id"] for _ in range(50)}
     assert len(ids) == 50 and min(ids) > 501  # never an id already held
+
+
+def _serve(tmp_path: Path, paths: dict[str, Any], schemas: dict[str, Any]) -> TestClient:
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "edge cases", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps(document))
+    return TestClient(create_app(Config(spec=path, strict=False)))
+
+
+def _json(schema: Any, status: str = "200") -> dict[str, Any]:
+    return {status: {"description": status, "content": {"application/json": {"schema": schema}}}}
+
+
+PET = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+}
+PET_LIST = {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}
+
+
+def test_an_operation_that_documents_only_errors_answers_as_documented(tmp_path: Path) -> None:
+    # Petstore v2 (as published in many collections): addPet documents 405 alone, and
+    # deletePet 400 and 404. No resource action has a documented answer to give there.
+    c = _serve(
+        tmp_path,
+        {
+            "/pets": {
+                "get": {"operationId": "listPets", "responses": _json(PET_LIST)},
+                "post": {
+                    "operationId": "addPet",
+                    "requestBody": {"content": {"application/json": {"schema": PET}}},
+                    "responses": {"405": {"description": "Invalid input"}},
+                },
+            },
+            "/pets/{petId}": {
+                "parameters": [
+                    {"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "get": {"operationId": "getPet", "responses": _json(PET)},
+                "delete": {
+                    "operationId": "deletePet",
+                    "responses": {"400": {"description": "bad"}, "404": {"description": "none"}},
+                },
+            },
+        },
+        {"Pet": PET},
+    )
+    assert c.post("/pets", json={"name": "Rex"}).status_code == 405
+    assert c.delete("/pets/1").status_code == 400  # its lowest documented status
+    assert c.get("/pets").status_code == 200
+    assert c.get("/_sandbox/journal").json()["data"][0]["contract_violation"] is False
+
+
+def test_a_record_in_an_envelope_gets_what_the_response_requires_of_it(tmp_path: Path) -> None:
+    # ReadMe's createChangelog: the request leaves author's fields optional, the response
+    # requires them. The record keeps what was sent; the answer fills what it lacks.
+    author = {"type": "object", "properties": {"id": {"type": "string"}}}
+    answered = {
+        "type": "object",
+        "required": ["id", "title", "author"],
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "author": {**author, "required": ["id", "name"], "properties": {
+                "id": {"type": "string"}, "name": {"type": "string"}}},
+        },
+    }  # fmt: skip
+    sent = {"type": "object", "properties": {"title": {"type": "string"}, "author": author}}
+    c = _serve(
+        tmp_path,
+        {
+            "/changelogs": {
+                "get": {
+                    "operationId": "listChangelogs",
+                    "responses": _json({"type": "array", "items": answered}),
+                },
+                "post": {
+                    "operationId": "createChangelog",
+                    "requestBody": {"content": {"application/json": {"schema": sent}}},
+                    "responses": _json({"type": "object", "properties": {"data": answered}}, "201"),
+                },
+            },
+        },
+        {},
+    )
+    created = c.post("/changelogs", json={"title": "v2", "author": {"id": "u1"}})
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["title"] == "v2" and isinstance(data["author"]["name"], str)
+    assert c.get("/_sandbox/journal").json()["data"][0]["contract_violation"] is False
+
+
+def test_a_create_answered_with_a_list_answers_the_record_in_a_list(tmp_path: Path) -> None:
+    c = _serve(
+        tmp_path,
+        {
+            "/anything": {
+                "get": {"operationId": "listAnything", "responses": _json(PET_LIST)},
+                "post": {
+                    "operationId": "postAnything",
+                    "requestBody": {"content": {"application/json": {"schema": PET}}},
+                    "responses": _json(PET_LIST),
+                },
+            },
+        },
+        {"Pet": PET},
+    )
+    created = c.post("/anything", json={"name": "Rex"})
+    assert created.status_code == 200, created.text
+    (pet,) = created.json()
+    assert pet["name"] == "Rex" and isinstance(pet["id"], int)
+    assert c.get("/anything").json() == [pet]
+
+
+def test_integers_beyond_64_bits_are_refused_not_kept_as_floats(tmp_path: Path) -> None:
+    thing = {"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "integer"}}}
+    c = _serve(
+        tmp_path,
+        {
+            "/things": {
+                "get": {"operationId": "listThings", "responses": _json({"type": "array", "items": thing})},
+                "post": {
+                    "operationId": "createThing",
+                    "requestBody": {"content": {"application/json": {"schema": thing}}},
+                    "responses": _json(thing, "201"),
+                },
+            },
+        },
+        {},
+    )  # fmt: skip
+    json_body = {"Content-Type": "application/json"}
+    huge = c.post("/things", content=b'{"n": 1000000000000000000000000000000}', headers=json_body)
+    assert huge.status_code == 422  # orjson alone reads it as 1e+30, which "integer" admits
+    (error,) = huge.json()["errors"]
+    assert error["pointer"] == "/n" and "64-bit" in error["message"]
+    below = c.post("/things", content=b'{"n": -9223372036854775809}', headers=json_body)
+    assert below.status_code == 422
+    largest = c.post("/things", content=b'{"n": 18446744073709551615}', headers=json_body)
+    assert largest.status_code == 201 and largest.json()["n"] == 2**64 - 1
+    assert c.get("/_sandbox/snapshot").status_code == 200  # what is kept, encodes
+
+
+def test_an_error_documented_as_xml_is_answered_in_xml(tmp_path: Path) -> None:
+    note = '<?xml version="1.0" encoding="UTF-8"?><note><body>Invalid user!</body></note>'
+    c = _serve(
+        tmp_path,
+        {
+            "/users": {
+                "post": {
+                    "operationId": "createUser",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": PET}},
+                    },
+                    "responses": {
+                        **_json(PET),
+                        "400": {
+                            "description": "Validation failed",
+                            "content": {
+                                "application/xml": {"examples": {"response": {"value": note}}}
+                            },
+                        },
+                    },
+                }
+            }
+        },
+        {"Pet": PET},
+    )
+    bad = c.post("/users", json={"name": 5})
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/xml")
+    assert bad.text == note
+    assert c.get("/_sandbox/journal").json()["data"][0]["contract_violation"] is False

@@ -17,15 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Problem
-from .limits import MAX_JSON_DEPTH
+from .limits import INTEGER_RANGE, MAX_JSON_DEPTH
 from .schemas import _escape
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _BOOLEANS = {"true": True, "false": False}
-#: Longer digit strings stay strings (a ``type`` violation): int() refuses past 4300 digits,
-#: and no real identifier or amount needs more than this.
-MAX_INTEGER_DIGITS = 100
 #: Deepest bracket nesting accepted in a key (``a[b][c]`` is 3 levels), as for JSON bodies.
 MAX_KEY_DEPTH = MAX_JSON_DEPTH
 #: Problems reported per parsed value; the rest are summarised in one more entry.
@@ -197,6 +194,15 @@ def coerce(value: Any, schema: Any, root: Any = None) -> Any:
     return value
 
 
+def as_integer(raw: str) -> int | None:
+    """``raw`` as an integer in ``INTEGER_RANGE``, else None: a string of digits beyond it
+    stays a string (a ``type`` violation), as JSON bodies refuse it too."""
+    if not _INTEGER.match(raw) or len(raw) > 21:  # sign and 20 digits; int() would refuse 4301
+        return None
+    value = int(raw)
+    return value if INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1] else None
+
+
 def coerce_scalar(raw: str, schema: Any, root: Any = None) -> Any:
     """One string converted to what ``schema`` wants (see ``coerce``)."""
     types = schema_types(schema, root)
@@ -204,11 +210,11 @@ def coerce_scalar(raw: str, schema: Any, root: Any = None) -> Any:
         return raw
     if any(raw == literal for part in schema_parts(schema, root) for literal in _literals(part)):
         return raw  # an enum or const names this very string
-    if "integer" in types and _INTEGER.match(raw) and len(raw) <= MAX_INTEGER_DIGITS:
-        return int(raw)
+    if "integer" in types and (integer := as_integer(raw)) is not None:
+        return integer
     if "number" in types and _NUMBER.match(raw):
-        if _INTEGER.match(raw) and len(raw) <= MAX_INTEGER_DIGITS:
-            return int(raw)
+        if (integer := as_integer(raw)) is not None:
+            return integer
         number = float(raw)
         if math.isfinite(number):
             return number

@@ -8,7 +8,7 @@ validators or the behaviours.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,6 +21,9 @@ from .schemas import _escape
 MAX_JSON_DEPTH = 64
 #: NUL findings reported per request; the rest are summarised in the last entry.
 _MAX_NUL_PROBLEMS = 20
+#: The integers a request may hold: those JSON tools share (orjson's, and so the journal's,
+#: snapshots' and webhooks'). orjson would read a larger one in a body as a float.
+INTEGER_RANGE = (-(2**63), 2**64 - 1)
 
 
 def check_request_head(
@@ -173,3 +176,19 @@ def _utf8(text: str) -> tuple[str, bool]:
         return raw.decode("utf-8"), True
     except UnicodeDecodeError:
         return raw.decode("utf-8", "replace"), False
+
+
+def huge_integers(value: Any, pointer: str = "") -> Iterator[Problem]:
+    """A problem for each integer in a JSON body outside ``INTEGER_RANGE``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from huge_integers(item, f"{pointer}/{_escape(key)}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from huge_integers(item, f"{pointer}/{index}")
+    elif isinstance(value, int) and not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
+        yield Problem(
+            f"body {pointer or '/'}: {value} is beyond the 64-bit integers the sandbox keeps "
+            f"({INTEGER_RANGE[0]} to {INTEGER_RANGE[1]}); send a smaller integer.",
+            {"location": "body", "pointer": pointer, "keyword": "integer"},
+        )

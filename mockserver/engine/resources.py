@@ -29,7 +29,7 @@ from ..errors import BadRequest, FixtureError, NotFound, Problem
 from .dispatch import Behaviour, Call, Reply
 from .document import load_yaml
 from .generate import GenerationError, generate
-from .schemas import Validator
+from .schemas import Validator, pointer_of
 from .spec import JSON, Operation
 from .store import Record, Store
 
@@ -162,7 +162,7 @@ def infer(operations: Sequence[Operation]) -> dict[str, Action]:
     explicit: dict[str, tuple[str, str]] = {}  # operationId -> (collection key, action)
     templates: dict[str, str] = {}
     for op in operations:
-        if op.raw.get("x-sandbox-action") == "none":
+        if op.raw.get("x-sandbox-action") == "none" or not _succeeds(op):
             continue
         segments = [s for s in op.path.split("/") if s]
         if not segments:
@@ -210,6 +210,13 @@ def infer(operations: Sequence[Operation]) -> dict[str, Action]:
             op = next(o for o in operations if o.operation_id == operation_id)
             actions[operation_id] = Action(kind, resources[key], op)
     return actions
+
+
+def _succeeds(op: Operation) -> bool:
+    """Whether ``op`` documents a success (a 2xx, ``2XX`` or ``default`` response): one that
+    documents only errors (Petstore v2's ``addPet``: 405) has no answer for a resource action
+    to give, so it answers as the document says instead."""
+    return any(s.startswith("2") or s == "default" for s in op.responses)
 
 
 def _lists(op: Operation) -> bool:
@@ -308,6 +315,8 @@ def _json_schema(op: Operation | None, statuses: Iterable[str] = ()) -> Any:
 def _record_schema(col: Mapping[str, Operation], item: Mapping[str, tuple[Operation, str]]) -> Any:
     fetch = item.get("GET", (None, ""))[0] or item.get("PUT", (None, ""))[0]
     schema = _json_schema(fetch) or _json_schema(col.get("POST"), ("201", "200"))
+    if isinstance(schema, dict) and schema.get("type") == "array":
+        schema = schema.get("items")  # a create answered with a list of what it made
     if schema is not None:
         return _unwrap(schema, record_path(schema))
     listed = _json_schema(col.get("GET"))
@@ -664,12 +673,46 @@ class Resources:
         if not has_body:
             return Reply(status, None)  # the document declares no body for it
         rendered = _rendered(action.resource, record)
-        if not path:
-            fitted, fits = self._fit(action, status, schema, rendered)
-            return Reply(status, fitted, checked=fits)
-        envelope = self._envelope(action, status, schema, path)
-        _put(envelope, path, rendered)
-        return Reply(status, envelope)
+        if path:
+            envelope = self._envelope(action, status, schema, path)
+            _put(envelope, path, rendered)
+            return self._placed(action, status, envelope, _unwrap(schema, path), path, rendered)
+        if isinstance(schema, dict) and schema.get("type") == "array":
+            # A create answered with a list (``POST /anything`` -> ``[Pet]``): the record made.
+            items = schema.get("items")
+            return self._placed(action, status, [rendered], items, ["0"], rendered)
+        fitted, fits = self._fit(action, status, schema, rendered)
+        return Reply(status, fitted, checked=fits)
+
+    def _placed(
+        self,
+        action: Action,
+        status: int,
+        body: Any,
+        schema: Any,
+        path: Sequence[str],
+        record: Record,
+    ) -> Reply:
+        """``body``, holding ``record`` at ``path`` (``schema`` there), as the response admits
+        it: fields of the record that break the response (a nested object the response
+        requires more of) take the response's generated value, or are left out if optional."""
+        response = action.op.response_for(status)
+        validator = next(iter(response.media_types.values()), None) if response else None
+        if response is None or validator is None:
+            return Reply(status, body)
+        if validator.is_valid(body):
+            return Reply(status, body, checked=response.media_types.get(JSON) is validator)
+        prefix = pointer_of(path) + "/"
+        names = [
+            v.pointer[len(prefix) :].split("/")[0]
+            for v in validator.violations(body)
+            if v.pointer.startswith(prefix)
+        ]
+        fitted = _repaired(record, names, schema, self._generated_for(schema, _id(action, record)))
+        if isinstance(body, list):
+            return Reply(status, [fitted])
+        _put(body, path, fitted)
+        return Reply(status, body)
 
     def _fit(self, action: Action, status: int, schema: Any, record: Record) -> tuple[Record, bool]:
         """``record`` as the response schema admits it: where the schema is a choice of closed
@@ -696,15 +739,9 @@ class Resources:
                 return candidate, False
         # A value the request schema admitted but the response schema does not (a weaker
         # request schema): the response's own generated value takes its place.
-        base = self._generated_for(schema, record.get(action.resource.id_field))
-        fitted = dict(record)
-        for violation in validator.violations(record):
-            name = violation.pointer.split("/")[1] if violation.pointer.count("/") else ""
-            if name in base:
-                fitted[name] = base[name]
-            elif name in fitted and name not in (schema.get("required") or ()):
-                del fitted[name]  # optional (or not admitted at all): left out
-        return fitted, False
+        wrong = [v.pointer.split("/")[1] for v in validator.violations(record) if v.pointer]
+        base = self._generated_for(schema, _id(action, record))
+        return _repaired(record, wrong, schema, base), False
 
     def _generated_for(self, schema: Any, key: Any) -> Record:
         try:
@@ -753,6 +790,23 @@ class Page:
 
 def _bind(handler: Callable[[Action, Call], Reply], action: Action) -> Behaviour:
     return functools.partial(handler, action)  # no Python frame of its own per call
+
+
+def _repaired(record: Record, names: Sequence[str], schema: Any, base: Record) -> Record:
+    """``record`` with each field ``names`` lists (those a response check found wrong) taken
+    from ``base`` (the response schema's generated value), else left out where optional."""
+    required = (schema.get("required") or ()) if isinstance(schema, dict) else ()
+    fitted = dict(record)
+    for name in names:
+        if name in base:
+            fitted[name] = base[name]
+        elif name in fitted and name not in required:
+            del fitted[name]  # optional (or not admitted at all): left out
+    return fitted
+
+
+def _id(action: Action, record: Record) -> Any:
+    return record.get(action.resource.id_field)
 
 
 def _record_names(resource: Resource, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -164,6 +164,11 @@ def error_reply(op: Operation | None, exc: SandboxError, accept: str | None) -> 
             body = generated(validator.schema, op, status, media_type, 0)
             if body is not None:
                 return Reply(status, body, headers, media_type=media_type)
+        elif op is not None:
+            # An error documented only as XML or text: its example, else data generated from
+            # its schema, in that media type (what went wrong is in the journal).
+            reply = example_reply(op, status, media_type)
+            return Reply(status, reply.body, headers, media_type=media_type)
     return Reply(status, problem_document(status, exc.problems), headers, media_type=PROBLEM_JSON)
 
 
