@@ -846,3 +846,20 @@ def test_random_scalar_schemas_give_valid_values_or_say_why_not(
         assert str(error)  # some combinations have no value (maxLength below a fixed format)
         return
     assert errors(schema, value) == [], (schema, value)
+
+
+def test_an_optional_property_no_value_satisfies_is_left_out() -> None:
+    # ReadMe's schema-deprecated example: a oneOf of two equal branches matches every value
+    # twice, so nothing is valid there; an object that may leave it out still generates.
+    wrapper = {"type": "object", "properties": {"status": {"type": "string", "enum": ["sold"]}}}
+    impossible = {"oneOf": [wrapper, wrapper]}
+    schema = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string"}, "either": impossible, "all": wrapper},
+    }
+    value = generate(schema, seed=1)
+    assert "either" not in value and value["all"] == {"status": "sold"}
+    assert Draft202012Validator(schema).is_valid(value)
+    with pytest.raises(GenerationError):
+        generate({**schema, "required": ["name", "either"]}, seed=1)

@@ -547,8 +547,15 @@ class _Run:
                 chosen.update(n for n in needed if n in plan.by_name)
         out: dict[str, Any] = {}
         for prop in plan.props:
-            if prop.name in chosen:
+            if prop.name not in chosen:
+                continue
+            try:
                 out[prop.name] = self.value(prop.node, depth + 1, shallow)
+            except GenerationError:
+                if prop.required:
+                    raise
+                # An optional property no value satisfies (a oneOf of two equal branches) is
+                # left out, not the whole object with it.
         for name, extra in plan.extra_required:
             out[name] = self.value(extra, depth + 1, shallow)
         if plan.tag is not None:
@@ -556,7 +563,10 @@ class _Run:
         for prop in spare:
             if len(out) >= plan.min_props:
                 break
-            out[prop.name] = self.value(prop.node, depth + 1, shallow)
+            try:
+                out[prop.name] = self.value(prop.node, depth + 1, shallow)
+            except GenerationError:
+                continue
         wanted = plan.min_props
         if not shallow and not plan.props and (plan.map_values is not None or plan.patterns):
             wanted = max(wanted, 1)
