@@ -326,20 +326,28 @@ PET = {
 PET_LIST = {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}
 
 
+def _collection(name: str, items: Any, sent: Any, answers: dict[str, Any]) -> dict[str, Any]:
+    """``GET`` listing ``items`` and ``POST`` taking ``sent`` and answering ``answers``."""
+    return {
+        "get": {
+            "operationId": f"list{name}",
+            "responses": _json({"type": "array", "items": items}),
+        },
+        "post": {
+            "operationId": f"create{name}",
+            "requestBody": {"content": {"application/json": {"schema": sent}}},
+            "responses": answers,
+        },
+    }
+
+
 def test_an_operation_that_documents_only_errors_answers_as_documented(tmp_path: Path) -> None:
     # Petstore v2 (as published in many collections): addPet documents 405 alone, and
     # deletePet 400 and 404. No resource action has a documented answer to give there.
     c = _serve(
         tmp_path,
         {
-            "/pets": {
-                "get": {"operationId": "listPets", "responses": _json(PET_LIST)},
-                "post": {
-                    "operationId": "addPet",
-                    "requestBody": {"content": {"application/json": {"schema": PET}}},
-                    "responses": {"405": {"description": "Invalid input"}},
-                },
-            },
+            "/pets": _collection("Pets", PET, PET, {"405": {"description": "Invalid input"}}),
             "/pets/{petId}": {
                 "parameters": [
                     {"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -377,17 +385,9 @@ def test_a_record_in_an_envelope_gets_what_the_response_requires_of_it(tmp_path:
     c = _serve(
         tmp_path,
         {
-            "/changelogs": {
-                "get": {
-                    "operationId": "listChangelogs",
-                    "responses": _json({"type": "array", "items": answered}),
-                },
-                "post": {
-                    "operationId": "createChangelog",
-                    "requestBody": {"content": {"application/json": {"schema": sent}}},
-                    "responses": _json({"type": "object", "properties": {"data": answered}}, "201"),
-                },
-            },
+            "/changelogs": _collection(
+                "Changelogs", answered, sent, _json({"properties": {"data": answered}}, "201")
+            ),
         },
         {},
     )
@@ -402,14 +402,7 @@ def test_a_create_answered_with_a_list_answers_the_record_in_a_list(tmp_path: Pa
     c = _serve(
         tmp_path,
         {
-            "/anything": {
-                "get": {"operationId": "listAnything", "responses": _json(PET_LIST)},
-                "post": {
-                    "operationId": "postAnything",
-                    "requestBody": {"content": {"application/json": {"schema": PET}}},
-                    "responses": _json(PET_LIST),
-                },
-            },
+            "/anything": _collection("Anything", PET, PET, _json(PET_LIST)),
         },
         {"Pet": PET},
     )
@@ -425,17 +418,10 @@ def test_integers_beyond_64_bits_are_refused_not_kept_as_floats(tmp_path: Path) 
     c = _serve(
         tmp_path,
         {
-            "/things": {
-                "get": {"operationId": "listThings", "responses": _json({"type": "array", "items": thing})},
-                "post": {
-                    "operationId": "createThing",
-                    "requestBody": {"content": {"application/json": {"schema": thing}}},
-                    "responses": _json(thing, "201"),
-                },
-            },
+            "/things": _collection("Things", thing, thing, _json(thing, "201")),
         },
         {},
-    )  # fmt: skip
+    )
     json_body = {"Content-Type": "application/json"}
     huge = c.post("/things", content=b'{"n": 1000000000000000000000000000000}', headers=json_body)
     assert huge.status_code == 422  # orjson alone reads it as 1e+30, which "integer" admits
