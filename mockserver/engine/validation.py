@@ -281,8 +281,11 @@ def parse_body(op: Operation, content_type: str | None, raw: bytes, problems: li
 
 
 _MALFORMED = object()
-#: A run of digits as long as 64-bit integers get (or a float's long mantissa: read again, alike).
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+#: Digits as "0", every other byte as a space: a body's digit runs, for a substring search
+#: (a tenth of the time a regular expression takes). A run as long as 64-bit integers get
+#: (or a float's long mantissa, read again alike) sends the body to the exact reading.
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_NUMBER = b"0" * 19
 
 
 def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
@@ -310,7 +313,7 @@ def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
                 )
             )
             return _MALFORMED
-        if _LONG_NUMBER.search(raw) is not None:
+        if _LONG_NUMBER in raw.translate(_DIGITS_ONLY):
             # orjson reads an integer beyond 64 bits as a float (10**30 as 1e+30, which an
             # integer schema admits, stored and answered as 1e+30): read exactly, it is refused,
             # and the schema judges the exact value too.
