@@ -465,3 +465,30 @@ def test_an_error_documented_as_xml_is_answered_in_xml(tmp_path: Path) -> None:
     assert bad.headers["content-type"].startswith("application/xml")
     assert bad.text == note
     assert c.get("/_sandbox/journal").json()["data"][0]["contract_violation"] is False
+
+
+def test_read_only_and_write_only_required_properties_apply_one_way(tmp_path: Path) -> None:
+    # OpenAPI: a required readOnly property is required in responses only, a required
+    # writeOnly one in requests only (one schema serves both, as APIs often write it).
+    thing = {
+        "type": "object",
+        "required": ["id", "name", "secret"],
+        "properties": {
+            "id": {"$ref": "#/components/schemas/Id"},
+            "name": {"type": "string"},
+            "secret": {"type": "string", "writeOnly": True},
+        },
+    }
+    ref = {"$ref": "#/components/schemas/Thing"}
+    c = _serve(
+        tmp_path,
+        {"/things": _collection("Things", ref, ref, _json(ref, "201"))},
+        {"Thing": thing, "Id": {"type": "string", "readOnly": True}},
+    )
+    created = c.post("/things", json={"name": "a", "secret": "s"})
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "a" and created.json()["id"]
+    assert "secret" not in created.json()
+    missing = c.post("/things", json={"name": "a"}).json()["errors"]
+    assert [e["pointer"] for e in missing] == ["/secret"]
+    assert c.get("/_sandbox/journal").json()["data"][0]["contract_violation"] is False

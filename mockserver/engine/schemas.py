@@ -240,6 +240,7 @@ def to_json_schema(
     *,
     openapi30: bool = True,
     shared: dict[str, Any] | None = None,
+    direction: str | None = None,
 ) -> Any:
     """An OpenAPI schema as one self-contained JSON Schema 2020-12 schema.
 
@@ -248,12 +249,16 @@ def to_json_schema(
     target that reaches no recursion, and later schemas inline that very object instead of a
     copy of their own: a big document refers to the same component from hundreds of
     operations (GitHub's: 23 MB of copies). Nothing mutates a converted schema.
+    ``direction`` "request" drops ``readOnly`` properties from ``required`` lists, "response"
+    drops ``writeOnly`` ones: OpenAPI applies such a ``required`` to the other direction only
+    (a server-made ``id`` is required in what is answered, not in what is sent).
     OpenAPI 3.0's ``nullable`` and boolean ``exclusiveMinimum``/``exclusiveMaximum`` are
     translated; 3.1 ``$ref`` siblings apply beside the target (``allOf``). ``pointer`` is where
     ``node`` sits in the source document, so every finding names the exact place to fix;
     ``resolve(ref, pointer)`` returns the target and its pointer.
     """
-    converter = _Converter(resolve, findings or Findings(strict=True), openapi30, shared)
+    hidden = _HIDDEN.get(direction or "")
+    converter = _Converter(resolve, findings or Findings(strict=True), openapi30, shared, hidden)
     out = converter.convert(node, pointer, ())
     if converter.defs and isinstance(out, dict):
         while converter.pending:  # a definition may reach further recursive ones
@@ -271,6 +276,7 @@ class _Converter:
         findings: Findings,
         openapi30: bool,
         shared: dict[str, Any] | None = None,
+        hidden: str | None = None,
     ) -> None:
         self.resolve = resolve
         self.findings = findings
@@ -282,6 +288,8 @@ class _Converter:
         #: (those convert alike whatever refers to them; the others depend on this $defs).
         self.shared: dict[str, Any] = {} if shared is None else shared
         self.recursions = 0  # recursive $refs met so far
+        #: The flag ("readOnly" or "writeOnly") that takes a property out of ``required``.
+        self.hidden = hidden
 
     def convert(self, node: Any, pointer: str, stack: tuple[str, ...]) -> Any:
         if isinstance(node, bool):
@@ -334,9 +342,31 @@ class _Converter:
             bound = "minimum" if key == "exclusiveMinimum" else "maximum"
             if node.get(key) is True and bound in out:
                 del out[bound]
+        if self.hidden is not None and isinstance(out.get("required"), list):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                required = [n for n in out["required"] if not self._flagged(properties.get(n))]
+                if len(required) < len(out["required"]):
+                    out["required"] = required
         if node.get("nullable") is True and self.openapi30:
             out = _allow_null(out)
         return out
+
+    def _flagged(self, prop: Any) -> bool:
+        """Whether a property schema (or the target of its ``$ref``) carries ``self.hidden``."""
+        for _ in range(8):  # a chain of $refs, followed a little way
+            if not isinstance(prop, dict):
+                return False
+            if prop.get(self.hidden) is True:
+                return True
+            ref = prop.get("$ref")
+            if not isinstance(ref, str):
+                return False
+            try:
+                prop = self.resolve(ref, "")[0]
+            except SpecError:
+                return False
+        return False
 
     def _reference(self, node: dict[str, Any], pointer: str, stack: tuple[str, ...]) -> Any:
         ref = node["$ref"]
@@ -362,12 +392,13 @@ class _Converter:
                 raise
             self.findings.report(f"{pointer}/$ref", f"{exc}; any value is accepted there")
             return {}
-        out = self.shared.get(ref)
+        key = f"{self.hidden}:{ref}"  # the same target converts apart per direction
+        out = self.shared.get(key)
         if out is None:
             recursions = self.recursions
             out = self.convert(target, target_pointer, (*stack, ref))
             if self.recursions == recursions:
-                self.shared[ref] = out
+                self.shared[key] = out
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         if self.openapi30 or not any(k in SUPPORTED_KEYWORDS for k in siblings):
             return out  # OpenAPI 3.0 ignores every sibling of $ref
@@ -377,6 +408,10 @@ class _Converter:
 _NUMERIC = frozenset({"minimum", "maximum", "multipleOf", "minLength", "maxLength", "minItems",
                       "maxItems", "minProperties", "maxProperties", "minContains",
                       "maxContains"})  # fmt: skip
+
+
+#: The flag that leaves a property out of ``required``, per direction (``to_json_schema``).
+_HIDDEN = {"request": "readOnly", "response": "writeOnly"}
 
 
 def _malformed(key: str, value: Any) -> str | None:

@@ -430,15 +430,19 @@ class _Compiler:
             node, pointer = resolve_pointer(self.document, ref, pointer)
         return node, pointer
 
-    def validator(self, schema: Any, pointer: str) -> Validator:
+    def validator(self, schema: Any, pointer: str, direction: str | None = None) -> Validator:
+        """``direction``: "request" or "response", for ``readOnly``/``writeOnly``
+        (``to_json_schema``)."""
+
         def resolve(ref: str, where: str) -> tuple[Any, str]:
             return resolve_pointer(self.document, ref, where)
 
         # A bare {"$ref": ...} (most media types of a big document) converts to the same
         # schema wherever it is used: one Validator for all, not one inlined copy each.
         ref = schema.get("$ref") if isinstance(schema, dict) and len(schema) == 1 else None
-        if isinstance(ref, str) and ref in self._shared:
-            return self._shared[ref]
+        key = f"{direction}:{ref}"
+        if isinstance(ref, str) and key in self._shared:
+            return self._shared[key]
         validator = Validator(
             to_json_schema(
                 schema,
@@ -447,10 +451,11 @@ class _Compiler:
                 self.findings,
                 openapi30=self.openapi30,
                 shared=self._converted,
+                direction=direction,
             )
         )
         if isinstance(ref, str):
-            self._shared[ref] = validator
+            self._shared[key] = validator
         return validator
 
     def operation(
@@ -625,7 +630,7 @@ class _Compiler:
         content = raw.get("content") or {}
         return RequestBody(
             required=bool(raw.get("required", False)),
-            media_types=self.media_types(content, f"{pointer}/content"),
+            media_types=self.media_types(content, f"{pointer}/content", "request"),
             encodings={
                 str(m): body.get("encoding") or {}
                 for m, body in content.items()
@@ -637,12 +642,14 @@ class _Compiler:
         raw, pointer = self.deref(raw, pointer)
         content = raw.get("content") or {}
         return ResponseSpec(
-            media_types=self.media_types(content, f"{pointer}/content"),
+            media_types=self.media_types(content, f"{pointer}/content", "response"),
             content={str(m): body for m, body in content.items() if isinstance(body, dict)},
             headers=frozenset(str(h).lower() for h in raw.get("headers") or {}),
         )
 
-    def media_types(self, content: Mapping[str, Any], pointer: str) -> dict[str, Validator]:
+    def media_types(
+        self, content: Mapping[str, Any], pointer: str, direction: str | None = None
+    ) -> dict[str, Validator]:
         out = {}
         for media_type, body in content.items():
             where = f"{pointer}/{_escape(str(media_type))}"
@@ -650,7 +657,8 @@ class _Compiler:
                 self.findings.report(where, "a media type must be an object")
                 continue
             # No schema: any content of that type (OpenAPI leaves it open).
-            out[str(media_type).lower()] = self.validator(body.get("schema", {}), f"{where}/schema")
+            schema = body.get("schema", {})
+            out[str(media_type).lower()] = self.validator(schema, f"{where}/schema", direction)
         return out
 
 
