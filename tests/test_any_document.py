@@ -492,3 +492,17 @@ def test_read_only_and_write_only_required_properties_apply_one_way(tmp_path: Pa
     missing = c.post("/things", json={"name": "a"}).json()["errors"]
     assert [e["pointer"] for e in missing] == ["/secret"]
     assert c.get("/_sandbox/journal").json()["data"][0]["contract_violation"] is False
+
+
+def test_a_list_of_names_is_not_a_collection_of_records(tmp_path: Path) -> None:
+    # GitHub's required status check contexts: GET lists strings, POST adds some and answers
+    # the new list. Strings are not records, so no resource is inferred there.
+    names = {"type": "array", "items": {"type": "string"}}
+    sent = {"type": "object", "properties": {"contexts": names}}
+    c = _serve(
+        tmp_path, {"/contexts": _collection("Contexts", {"type": "string"}, sent, _json(names))}, {}
+    )
+    added = c.post("/contexts", json={"contexts": ["ci/build"]})
+    assert added.status_code == 200, added.text
+    assert all(isinstance(name, str) for name in added.json())
+    assert c.get("/_sandbox/journal").json()["data"][0]["contract_violation"] is False

@@ -220,9 +220,18 @@ def _succeeds(op: Operation) -> bool:
 
 
 def _lists(op: Operation) -> bool:
-    """Whether ``op``'s success response holds an array of records."""
+    """Whether ``op``'s success response holds an array of records (not of strings or
+    numbers: GitHub's required status check ``contexts`` are names, not records)."""
     schema = _json_schema(op)
-    return schema is not None and list_path(schema) is not None
+    path = list_path(schema) if schema is not None else None
+    if path is None:
+        return False
+    listed = _unwrap(schema, path)
+    items = listed.get("items") if isinstance(listed, dict) else None
+    return not (isinstance(items, dict) and items.get("type") in _SCALARS)
+
+
+_SCALARS = frozenset({"string", "integer", "number", "boolean"})
 
 
 def _is_param(segment: str) -> bool:
