@@ -499,10 +499,17 @@ def test_a_list_of_names_is_not_a_collection_of_records(tmp_path: Path) -> None:
     # the new list. Strings are not records, so no resource is inferred there.
     names = {"type": "array", "items": {"type": "string"}}
     sent = {"type": "object", "properties": {"contexts": names}}
+    nullable = {"type": "string", "nullable": True}  # a type list once converted
     c = _serve(
-        tmp_path, {"/contexts": _collection("Contexts", {"type": "string"}, sent, _json(names))}, {}
+        tmp_path,
+        {
+            "/contexts": _collection("Contexts", {"type": "string"}, sent, _json(names)),
+            "/labels": _collection("Labels", nullable, sent, _json(names)),
+        },
+        {},
     )
-    added = c.post("/contexts", json={"contexts": ["ci/build"]})
-    assert added.status_code == 200, added.text
-    assert all(isinstance(name, str) for name in added.json())
-    assert c.get("/_sandbox/journal").json()["data"][0]["contract_violation"] is False
+    for path in ("/contexts", "/labels"):
+        added = c.post(path, json={"contexts": ["ci/build"]})
+        assert added.status_code == 200, added.text
+        assert all(isinstance(name, str) for name in added.json())
+    assert not any(e["contract_violation"] for e in c.get("/_sandbox/journal").json()["data"])

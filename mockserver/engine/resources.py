@@ -228,7 +228,9 @@ def _lists(op: Operation) -> bool:
         return False
     listed = _unwrap(schema, path)
     items = listed.get("items") if isinstance(listed, dict) else None
-    return not (isinstance(items, dict) and items.get("type") in _SCALARS)
+    kind = items.get("type") if isinstance(items, dict) else None
+    kinds = set(kind) - {"null"} if isinstance(kind, list) else {kind}  # ["string", "null"]
+    return not (kinds and kinds <= _SCALARS)
 
 
 _SCALARS = frozenset({"string", "integer", "number", "boolean"})
