@@ -513,3 +513,34 @@ def test_a_list_of_names_is_not_a_collection_of_records(tmp_path: Path) -> None:
         assert added.status_code == 200, added.text
         assert all(isinstance(name, str) for name in added.json())
     assert not any(e["contract_violation"] for e in c.get("/_sandbox/journal").json()["data"])
+
+
+def test_an_error_schema_of_overlapping_branches_still_says_what_is_wrong(tmp_path: Path) -> None:
+    # GitHub's 422: a validation error (message and documentation_url required) or a rule
+    # violation (nothing required). The answer is the one branch it can be, with the message.
+    message = {"message": {"type": "string"}, "documentation_url": {"type": "string"}}
+    validation_error = {
+        "type": "object",
+        "required": ["message", "documentation_url"],
+        "properties": message,
+    }
+    rule_violation = {"type": "object", "properties": {**message, "status": {"type": "string"}}}
+    c = _serve(
+        tmp_path,
+        {
+            "/blobs": {
+                "post": {
+                    "operationId": "createBlob",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": PET}}},
+                    "responses": {
+                        **_json(PET, "201"),
+                        **_json({"oneOf": [validation_error, rule_violation]}, "422"),
+                    },
+                }
+            }
+        },
+        {},
+    )  # fmt: skip
+    answer = c.post("/blobs", json={"name": 5})
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/json"
+    assert answer.json()["message"] == "body /name: must be of type string."

@@ -863,3 +863,20 @@ def test_an_optional_property_no_value_satisfies_is_left_out() -> None:
     assert Draft202012Validator(schema).is_valid(value)
     with pytest.raises(GenerationError):
         generate({**schema, "required": ["name", "either"]}, seed=1)
+
+
+def test_a_one_of_whose_branches_overlap_is_told_apart_by_what_they_require() -> None:
+    # GitHub's 422: a validation error (message and documentation_url required) or a rule
+    # violation (nothing required). Only an object without documentation_url is exactly one.
+    validation_error = {
+        "type": "object",
+        "required": ["message", "documentation_url"],
+        "properties": {"message": {"type": "string"}, "documentation_url": {"type": "string"}},
+    }
+    rule_violation = {
+        "type": "object",
+        "properties": {"message": {"type": "string"}, "documentation_url": {"type": "string"}},
+    }
+    schema = {"oneOf": [validation_error, rule_violation]}
+    value = generate(schema, seed=1)
+    assert Draft202012Validator(schema).is_valid(value)

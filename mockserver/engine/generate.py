@@ -482,10 +482,14 @@ class _Run:
         disc = node.merged.get("discriminator")
         vary = self.vary
         try:
-            for round_ in range(2):
-                self.vary = vary or round_ > 0  # the second round tries other values
+            for round_ in range(3):
+                self.vary = vary or round_ == 1  # the second round tries other values
+                # The last: required properties only, which tells apart branches that differ
+                # by what they require (GitHub's validation error or rule violation: any
+                # object with a message matches both, one without documentation_url only one).
+                lean = shallow or round_ == 2
                 for branch, raw in order:
-                    found = self._try_branch(node, branch, raw, disc, depth, shallow)
+                    found = self._try_branch(node, branch, raw, disc, depth, lean)
                     if found is not _NOTHING:
                         return found
         finally:

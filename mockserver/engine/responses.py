@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import BadRequest, NotAcceptable, Problem, SandboxError
@@ -113,10 +113,12 @@ def example_reply(
     return Reply(status, encode(value, media_type, validator.schema), media_type=media_type)
 
 
-def generated(schema: Any, op: Operation, status: int, media_type: str, seed: int) -> Any:
+def generated(
+    schema: Any, op: Operation, status: int, media_type: str, seed: int, max_depth: int = 6
+) -> Any:
     key = f"{seed}/{op.operation_id}/{status}/{media_type}"
     try:
-        return generate(schema, seed=zlib.crc32(key.encode()))
+        return generate(schema, seed=zlib.crc32(key.encode()), max_depth=max_depth)
     except (GenerationError, RecursionError):
         return None
 
@@ -158,9 +160,9 @@ def error_reply(op: Operation | None, exc: SandboxError, accept: str | None) -> 
         )
         validator = declared.media_types[media_type]
         if is_json(media_type) and op is not None:
-            body = _shaped(validator.schema, status, exc.problems, op)
-            if body is not None and validator.is_valid(body):
-                return Reply(status, body, headers, media_type=media_type)
+            for body in _shapes(validator.schema, status, exc.problems, op):
+                if body is not None and validator.is_valid(body):
+                    return Reply(status, body, headers, media_type=media_type)
             body = generated(validator.schema, op, status, media_type, 0)
             if body is not None:
                 return Reply(status, body, headers, media_type=media_type)
@@ -197,11 +199,26 @@ _STATUS_NAMES = ("status", "code", "statusCode", "status_code")
 _LIST_NAMES = ("errors", "violations", "details", "issues", "problems", "fields", "validation")
 
 
-def _shaped(schema: Any, status: int, problems: Sequence[Problem], op: Operation) -> Any:
-    """The error schema's own shape, holding the problems where it has room for them."""
+def _shapes(schema: Any, status: int, problems: Sequence[Problem], op: Operation) -> Iterator[Any]:
+    """Error bodies to try, in turn: the shape of each of the schema's ``oneOf``/``anyOf``
+    branches, with all it may hold and then with only what it requires (GitHub's 422 is a
+    validation error or a rule violation; an object with both their fields matches both),
+    then the schema's own."""
+    if isinstance(schema, dict):
+        for branch in [*(schema.get("oneOf") or ()), *(schema.get("anyOf") or ())]:
+            yield _shaped(branch, status, problems, op)
+            yield _shaped(branch, status, problems, op, lean=True)
+    yield _shaped(schema, status, problems, op)
+
+
+def _shaped(
+    schema: Any, status: int, problems: Sequence[Problem], op: Operation, lean: bool = False
+) -> Any:
+    """The error schema's own shape, holding the problems where it has room for them
+    (``lean``: on a value with only the properties it requires)."""
     if not isinstance(schema, dict):
         return None
-    base = generated(schema, op, status, "application/json", 0)
+    base = generated(schema, op, status, "application/json", 0, max_depth=0 if lean else 6)
     if not isinstance(base, dict):
         return base
     properties: Mapping[str, Any] = schema.get("properties") or {}
