@@ -93,22 +93,7 @@ def nul_problems(value: Any, location: str = "body") -> list[Problem]:
     encoded = _compact_json(value)
     if encoded is not None and b"\\u0000" not in encoded:
         return []  # JSON escapes every NUL as \u0000: none there, none anywhere (no walk)
-    found: list[str] = []
-    stack: list[tuple[Any, str]] = [(value, "")]
-    while stack:
-        node, pointer = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                found.append(pointer)
-        elif isinstance(node, dict):
-            for key, child in node.items():
-                here = f"{pointer}/{_escape(key)}"
-                if "\x00" in key:
-                    found.append(here)
-                stack.append((child, here))
-        elif isinstance(node, list):
-            stack.extend((child, f"{pointer}/{i}") for i, child in enumerate(node))
-    found.sort()
+    found = sorted(p for p, leaf in _leaves(value) if isinstance(leaf, str) and "\x00" in leaf)
     problems = [
         Problem(
             f"{where(location, pointer)}: contains a NUL character (\\u0000), which no text "
@@ -178,17 +163,36 @@ def _utf8(text: str) -> tuple[str, bool]:
         return raw.decode("utf-8", "replace"), False
 
 
-def huge_integers(value: Any, pointer: str = "") -> Iterator[Problem]:
+def huge_integers(value: Any) -> list[Problem]:
     """A problem for each integer in a JSON body outside ``INTEGER_RANGE``."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from huge_integers(item, f"{pointer}/{_escape(key)}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from huge_integers(item, f"{pointer}/{index}")
-    elif isinstance(value, int) and not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
-        yield Problem(
-            f"body {pointer or '/'}: {value} is beyond the 64-bit integers the sandbox keeps "
-            f"({INTEGER_RANGE[0]} to {INTEGER_RANGE[1]}); send a smaller integer.",
+    low, high = INTEGER_RANGE
+    found = sorted(
+        (pointer, leaf)
+        for pointer, leaf in _leaves(value)
+        if isinstance(leaf, int) and not low <= leaf <= high
+    )
+    return [
+        Problem(
+            f"{where('body', pointer)}: {leaf} is beyond the 64-bit integers the sandbox keeps "
+            f"({low} to {high}); send a smaller integer.",
             {"location": "body", "pointer": pointer, "keyword": "integer"},
         )
+        for pointer, leaf in found
+    ]
+
+
+def _leaves(value: Any) -> Iterator[tuple[str, Any]]:
+    """Every scalar of a JSON value, and every object key (at its value's pointer), with its
+    JSON Pointer."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, pointer = stack.pop()
+        if isinstance(node, dict):
+            for key, child in node.items():
+                here = f"{pointer}/{_escape(key)}"
+                yield here, key
+                stack.append((child, here))
+        elif isinstance(node, list):
+            stack.extend((child, f"{pointer}/{i}") for i, child in enumerate(node))
+        else:
+            yield pointer, node

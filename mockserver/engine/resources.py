@@ -29,7 +29,7 @@ from ..errors import BadRequest, FixtureError, NotFound, Problem
 from .dispatch import Behaviour, Call, Reply
 from .document import load_yaml
 from .generate import GenerationError, generate
-from .schemas import Validator, pointer_of
+from .schemas import Validator, pointer_of, scalar_type
 from .spec import JSON, Operation
 from .store import Record, Store
 
@@ -228,12 +228,7 @@ def _lists(op: Operation) -> bool:
         return False
     listed = _unwrap(schema, path)
     items = listed.get("items") if isinstance(listed, dict) else None
-    kind = items.get("type") if isinstance(items, dict) else None
-    kinds = set(kind) - {"null"} if isinstance(kind, list) else {kind}  # ["string", "null"]
-    return not (kinds and kinds <= _SCALARS)
-
-
-_SCALARS = frozenset({"string", "integer", "number", "boolean"})
+    return not (isinstance(items, dict) and scalar_type(items.get("type")))
 
 
 def _is_param(segment: str) -> bool:
@@ -707,12 +702,11 @@ class Resources:
         """``body``, holding ``record`` at ``path`` (``schema`` there), as the response admits
         it: fields of the record that break the response (a nested object the response
         requires more of) take the response's generated value, or are left out if optional."""
-        response = action.op.response_for(status)
-        validator = next(iter(response.media_types.values()), None) if response else None
-        if response is None or validator is None:
+        validator, json_checked = _response_validator(action.op, status)
+        if validator is None:
             return Reply(status, body)
         if validator.is_valid(body):
-            return Reply(status, body, checked=response.media_types.get(JSON) is validator)
+            return Reply(status, body, checked=json_checked)
         prefix = pointer_of(path) + "/"
         names = [
             v.pointer[len(prefix) :].split("/")[0]
@@ -730,12 +724,11 @@ class Resources:
         objects (``oneOf`` versions), the fields of the first alternative that it fits, with
         the alternative's required fields the record lacks generated. And whether ``record``
         was found to fit the JSON response as it is (``Reply.checked``)."""
-        response = action.op.response_for(status)
-        validator = next(iter(response.media_types.values()), None) if response else None
+        validator, json_checked = _response_validator(action.op, status)
         if validator is None:
             return record, False
         if validator.is_valid(record):
-            return record, response is not None and response.media_types.get(JSON) is validator
+            return record, json_checked
         if not isinstance(schema, dict):
             return record, False
         for branch in [*(schema.get("oneOf") or []), *(schema.get("anyOf") or []), schema]:
@@ -781,8 +774,7 @@ class Resources:
             return Reply(status, rendered, headers)
         envelope = self._envelope(action, status, schema, path)
         _put(envelope, path, rendered)
-        response = action.op.response_for(status)
-        validator = next(iter(response.media_types.values())) if response else None
+        validator, _ = _response_validator(action.op, status)
         # No next page: null where the schema admits it, else an empty string.
         for last in (None, ""):
             filled = orjson.loads(orjson.dumps(envelope))
@@ -801,6 +793,17 @@ class Page:
 
 def _bind(handler: Callable[[Action, Call], Reply], action: Action) -> Behaviour:
     return functools.partial(handler, action)  # no Python frame of its own per call
+
+
+def _response_validator(op: Operation, status: int) -> tuple[Validator | None, bool]:
+    """The validator of the first media type of ``op``'s response for ``status`` (None when
+    it has none), and whether that is its JSON one (what a valid body's ``Reply.checked``
+    may then say)."""
+    response = op.response_for(status)
+    if response is None:
+        return None, False
+    validator = next(iter(response.media_types.values()), None)
+    return validator, validator is not None and response.media_types.get(JSON) is validator
 
 
 def _repaired(record: Record, names: Sequence[str], schema: Any, base: Record) -> Record:

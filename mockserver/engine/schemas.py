@@ -562,6 +562,14 @@ class Validator:
 _SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean", "null"})
 
 
+def scalar_type(kind: Any) -> bool:
+    """Whether a schema's ``type`` (a name, or a list of names such as ``["string",
+    "null"]``) admits scalars only."""
+    if isinstance(kind, str):
+        return kind in _SCALAR_TYPES
+    return isinstance(kind, list) and set(kind) <= _SCALAR_TYPES
+
+
 class _Items:
     """A list response checked as its envelope plus each item, items remembered by content.
 
@@ -608,8 +616,7 @@ class _Items:
         item = array.get("items")
         if not isinstance(item, dict) or cls._TOGETHER & set(array):
             return None
-        kind = item.get("type")
-        if isinstance(kind, str) and kind in _SCALAR_TYPES:
+        if scalar_type(item.get("type")):
             return None  # checking scalars costs less than remembering them
         refs = orjson.dumps(item)
         if b'"$ref":"#/' in refs.replace(b'"$ref":"#/$defs/', b""):

@@ -26,7 +26,7 @@ from .params import (
     parse_cookie_header,
     split_query,
 )
-from .schemas import Validator, Violation, _escape, is_uuid
+from .schemas import Validator, Violation, _escape, is_uuid, scalar_type
 from .spec import JSON, Operation, Parameter
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -130,9 +130,6 @@ def _absent(param: Parameter, values: dict[str, Any], problems: list[Problem]) -
         values[param.name] = param.default
 
 
-_SCALARS = frozenset({"string", "integer", "number", "boolean", "null"})
-
-
 def _simple(param: Parameter) -> bool:
     """A scalar in the default style of its location: read without the style machinery.
 
@@ -153,8 +150,7 @@ def _is_simple(param: Parameter) -> bool:
     schema = param.schema if isinstance(param.schema, dict) else {}
     if "type" not in schema:
         return not (set(schema) & {"properties", "items", "anyOf", "oneOf", "allOf", "$ref"})
-    kind = schema["type"]
-    return (kind in _SCALARS) if isinstance(kind, str) else set(kind) <= _SCALARS
+    return scalar_type(schema["type"])
 
 
 def _plan(op: Operation) -> tuple[tuple[Parameter, bool], ...]:
@@ -318,7 +314,7 @@ def _decode(media_type: str, raw: bytes, problems: list[Problem]) -> Any:
             # integer schema admits, stored and answered as 1e+30): read exactly, it is refused,
             # and the schema judges the exact value too.
             exact = json.loads(raw)
-            huge = list(huge_integers(exact))
+            huge = huge_integers(exact)
             if huge:
                 problems.extend(huge)
                 body = exact
